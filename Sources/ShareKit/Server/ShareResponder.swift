@@ -1,0 +1,135 @@
+import Foundation
+import HTTPTypes
+package import Hummingbird
+import Logging
+import NIOCore
+
+/// Answers every HTTP request of a share: the viewer page, its assets and the latest frame.
+///
+/// Only GET and HEAD on the known paths; any other path is a 404 and any other method a 405.
+package struct ShareResponder: HTTPResponder {
+    package typealias Context = BasicRequestContext
+
+    private let frames: FrameStore
+    private let page: StaticAsset
+    private let script: StaticAsset
+    private let styleSheet: StaticAsset
+
+    /// The policy for the page: our own script, style and images only; frames arrive as blob: URLs.
+    static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+        + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+    package init(frames: FrameStore, page: ViewerPage) {
+        self.frames = frames
+        self.page = StaticAsset(text: page.html, contentType: "text/html; charset=utf-8")
+        self.script = StaticAsset(text: ViewerPage.script, contentType: "text/javascript; charset=utf-8")
+        self.styleSheet = StaticAsset(text: ViewerPage.styleSheet, contentType: "text/css; charset=utf-8")
+    }
+
+    package func respond(to request: Request, context: Context) async throws -> Response {
+        let resource: Resource
+        switch request.uri.path {
+        case "/", "/index.html": resource = .asset(page)
+        case "/viewer.js": resource = .asset(script)
+        case "/viewer.css": resource = .asset(styleSheet)
+        case "/screen.png": resource = .frame
+        default:
+            return Self.plain(.notFound, "Not found. The shared screen is at / and the latest frame at /screen.png.\n")
+        }
+        guard request.method == .get || request.method == .head else {
+            var response = Self.plain(.methodNotAllowed, "Only GET and HEAD are supported.\n")
+            response.headers[.allow] = "GET, HEAD"
+            return response
+        }
+        switch resource {
+        case .asset(let asset):
+            var response = Self.validated(request, etag: asset.etag, lastModified: nil, body: asset.body)
+            response.headers[.contentType] = asset.contentType
+            if asset === page {
+                response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
+            }
+            return response
+        case .frame:
+            let frame: EncodedFrame
+            do {
+                frame = try await frames.currentFrame()
+            } catch {
+                context.logger.error("Capture failed", metadata: ["error": "\(error)"])
+                var response = Self.plain(.serviceUnavailable, "The screen could not be captured: \(error)\n")
+                response.headers[.retryAfter] = "1"
+                return response
+            }
+            var response = Self.validated(
+                request, etag: frame.etag, lastModified: frame.changedAt, body: frame.png
+            )
+            response.headers[.contentType] = "image/png"
+            return response
+        }
+    }
+
+    private enum Resource {
+        case asset(StaticAsset)
+        case frame
+    }
+
+    /// A 200 with the body, or a 304 when `If-None-Match` names the current tag; HEAD gets the headers only.
+    private static func validated(_ request: Request, etag: String, lastModified: Date?, body: ByteBuffer) -> Response {
+        var headers = HTTPFields()
+        headers[.eTag] = etag
+        headers[.cacheControl] = "no-cache"
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[.referrerPolicy] = "no-referrer"
+        if let lastModified {
+            headers[.lastModified] = HTTPDate.string(secondsSince1970: lastModified.timeIntervalSince1970)
+        }
+        if let ifNoneMatch = request.headers[.ifNoneMatch], Self.matches(ifNoneMatch, etag: etag) {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentLength] = String(body.readableBytes)
+        if request.method == .head {
+            return Response(status: .ok, headers: headers, body: .init())
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// RFC 9110 If-None-Match: a list of tags, or "*"; compared weakly, as GET and HEAD allow.
+    static func matches(_ header: String, etag: String) -> Bool {
+        let ours = etag.hasPrefix("W/") ? String(etag.dropFirst(2)) : etag
+        for candidate in header.split(separator: ",") {
+            var tag = candidate.trimmingCharacters(in: .whitespaces)
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag.removeFirst(2) }
+            if tag == ours { return true }
+        }
+        return false
+    }
+
+    private static func plain(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// A fixed response body with its content type and a strong ETag derived from its bytes.
+private final class StaticAsset: Sendable {
+    let body: ByteBuffer
+    let contentType: String
+    let etag: String
+
+    init(text: String, contentType: String) {
+        let bytes = Array(text.utf8)
+        self.body = ByteBuffer(bytes: bytes)
+        self.contentType = contentType
+        let digest = bytes.withUnsafeBytes { FrameDigest.digest(of: $0) }
+        self.etag = "\"\(String(digest, radix: 16))\""
+    }
+}
+
+extension HTTPField.Name {
+    static let xContentTypeOptions = Self("X-Content-Type-Options")!
+    static let referrerPolicy = Self("Referrer-Policy")!
+}

@@ -1,0 +1,114 @@
+import Foundation
+package import Hummingbird
+public import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+
+/// `share start`: opens the frame source, serves it over HTTP and prints where, until SIGINT or SIGTERM.
+public enum ShareServer {
+    /// Builds the HTTP application for `frames`. Used by `run` and by the tests, so both serve the same thing.
+    ///
+    /// - Parameter onRunning: called with the real port once the server is bound.
+    package static func buildApplication(
+        configuration: StartConfiguration,
+        frames: FrameStore,
+        name: String,
+        host: String,
+        logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let page = ViewerPage(name: name, host: host, interval: configuration.interval)
+        return Application(
+            responder: ShareResponder(frames: frames, page: page),
+            configuration: .init(
+                address: .hostname(configuration.bindAddress, port: configuration.port),
+                serverName: "share/\(ShareVersion.current)"
+            ),
+            onServerRunning: { channel in
+                await onRunning(channel.localAddress?.port ?? configuration.port)
+            },
+            logger: logger
+        )
+    }
+
+    /// Runs a share until SIGINT or SIGTERM.
+    ///
+    /// Prints one URL per line on `output` once the server is bound; logs go to `logger`. Throws `ShareError`
+    /// with advice when the display cannot be opened or the address cannot be bound; in that case nothing is
+    /// left running.
+    public static func run(
+        configuration: StartConfiguration,
+        logger: Logger,
+        output: @escaping @Sendable (String) -> Void = ShareServer.printLine
+    ) async throws {
+        let host = ShareURLs.hostName()
+        let name = configuration.name ?? host
+
+        let source: any FrameSource
+        var screen: XScreenSource?
+        if configuration.testCard {
+            source = TestCardSource(name: name, host: host)
+        } else {
+            let opened = try await XScreenSource.open(displayName: configuration.displayName)
+            screen = opened
+            source = opened
+        }
+        let frames = FrameStore(source: source, interval: .milliseconds(Int64(configuration.interval * 1000)))
+        let application = buildApplication(
+            configuration: configuration, frames: frames, name: name, host: host, logger: logger
+        ) { port in
+            for url in ShareURLs.urls(
+                bindAddress: configuration.bindAddress, port: port, hostName: host,
+                interfaceAddresses: ShareURLs.localIPv4Addresses()
+            ) {
+                output(url)
+            }
+            logger.notice(
+                "Sharing. Press Ctrl-C to stop.",
+                metadata: ["source": "\(source.summary)", "interval": "\(configuration.interval)s", "name": "\(name)"]
+            )
+        }
+
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [application],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        // Viewers only ever wait for one frame; a shutdown that takes longer than this is cut short.
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(700)
+        groupConfiguration.maximumCancellationDuration = .milliseconds(200)
+        do {
+            try await ServiceGroup(configuration: groupConfiguration).run()
+        } catch {
+            await screen?.close()
+            throw translate(error, configuration: configuration)
+        }
+        await screen?.close()
+        logger.notice("Stopped sharing.")
+    }
+
+    /// Writes a line to stdout at once (unbuffered), so that scripts reading a pipe see URLs as they come.
+    public static func printLine(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    /// Turns socket errors into advice.
+    static func translate(_ error: any Error, configuration: StartConfiguration) -> any Error {
+        guard let ioError = error as? IOError else { return error }
+        switch ioError.errnoCode {
+        case EADDRINUSE:
+            return ShareError.portInUse(configuration.port, address: configuration.bindAddress)
+        case EADDRNOTAVAIL:
+            return ShareError.addressUnavailable(configuration.bindAddress)
+        case EACCES:
+            return ShareError(
+                "Not allowed to listen on port \(configuration.port): ports below 1024 need root. "
+                    + "Use the default --port 8000, or --port 0 for any free port."
+            )
+        default:
+            return ShareError("Cannot listen on \(configuration.bindAddress):\(configuration.port): \(ioError).")
+        }
+    }
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+import ShareKit
+
+/// The `share` command: show your screen to everyone on the LAN, in their browser.
+@main
+struct Share: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show your screen to everyone on the same network, in their browser.",
+        discussion: """
+            The presenter runs 'share start'; the audience opens one of the printed URLs in any browser.
+            """,
+        version: ShareVersion.current,
+        subcommands: [Start.self],
+        defaultSubcommand: nil
+    )
+}
