@@ -1,0 +1,66 @@
+import Synchronization
+import Testing
+
+@testable import ShareKit
+
+/// Coalescing rules with a counting source. The same rules are checked over real HTTP against a real X server
+/// in `HTTPTests`; this fake only makes the timing cases quick and exact.
+@Suite("Capture coalescing")
+struct FrameStoreTests {
+    /// Counts captures; returns a picture that changes only when `version` does.
+    final class CountingSource: FrameSource {
+        let captures = Mutex(0)
+        let version = Mutex(0)
+        let delay: Duration
+        init(delay: Duration = .milliseconds(50)) { self.delay = delay }
+        var summary: String { "counting source" }
+        func captureFrame() async throws -> Frame {
+            captures.withLock { $0 += 1 }
+            try await Task.sleep(for: delay)
+            let value = UInt8(truncatingIfNeeded: version.withLock { $0 })
+            return Frame(width: 4, height: 2, rgb: [UInt8](repeating: value, count: 24))
+        }
+    }
+
+    @Test("Concurrent requests share one capture and one ETag")
+    func concurrentRequestsShareOneCapture() async throws {
+        let source = CountingSource()
+        let store = FrameStore(source: source, interval: .seconds(60))
+        let tags = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<50 { group.addTask { try await store.currentFrame().etag } }
+            return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        #expect(tags.count == 1)
+        #expect(source.captures.withLock { $0 } == 1)
+    }
+
+    @Test("No requests, no captures; a fresh frame is reused; a stale one is replaced")
+    func capturesOnlyOnDemand() async throws {
+        let source = CountingSource(delay: .zero)
+        let store = FrameStore(source: source, interval: .milliseconds(200))
+        try await Task.sleep(for: .milliseconds(250))
+        #expect(source.captures.withLock { $0 } == 0)
+        _ = try await store.currentFrame()
+        _ = try await store.currentFrame()
+        #expect(source.captures.withLock { $0 } == 1)
+        try await Task.sleep(for: .milliseconds(250))
+        _ = try await store.currentFrame()
+        #expect(source.captures.withLock { $0 } == 2)
+    }
+
+    @Test("An unchanged screen keeps its ETag and is not encoded again; a change gets a new ETag")
+    func unchangedScreenIsNotEncoded() async throws {
+        let source = CountingSource(delay: .zero)
+        let store = FrameStore(source: source, interval: .milliseconds(1))
+        let first = try await store.currentFrame()
+        try await Task.sleep(for: .milliseconds(5))
+        let same = try await store.currentFrame()
+        #expect(same.etag == first.etag)
+        #expect(store.statistics == (captures: 2, encodes: 1))
+        source.version.withLock { $0 = 1 }
+        try await Task.sleep(for: .milliseconds(5))
+        let changed = try await store.currentFrame()
+        #expect(changed.etag != first.etag)
+        #expect(store.statistics.encodes == 2)
+    }
+}
