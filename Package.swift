@@ -31,6 +31,11 @@ let package = Package(
             providers: [.apt(["libx11-dev", "libxext-dev"])]
         ),
         .systemLibrary(
+            name: "CAvahi",
+            pkgConfig: "avahi-client",
+            providers: [.apt(["libavahi-client-dev"])]
+        ),
+        .systemLibrary(
             name: "CPNG",
             pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]
@@ -47,6 +52,7 @@ let package = Package(
             name: "ShareKit",
             dependencies: [
                 "CX11",
+                "CAvahi",
                 "CPNGWriter",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -39,12 +39,15 @@ extension Share {
         @Flag(help: "Serve a built-in, changing test picture instead of the screen: check the room can connect before showing anything private.")
         var testCard = false
 
+        @Flag(help: "Do not advertise the share on the network; viewers need the printed URL.")
+        var noAdvertise = false
+
         @OptionGroup var logging: LoggingOptions
 
         var startConfiguration: StartConfiguration {
             StartConfiguration(
                 port: port, bindAddress: bindAddress, interval: interval, displayName: display, name: name,
-                testCard: testCard
+                testCard: testCard, advertise: !noAdvertise
             )
         }
 

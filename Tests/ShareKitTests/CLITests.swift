@@ -19,7 +19,7 @@ struct CLITests {
             let pattern = TestPattern(width: 320, height: 240, depth: 24, seed: 4)
             try pattern.draw(on: xvfb.displayName)
             let share = try ShareProcess(
-                ["start", "--port", "0", "--display", xvfb.displayName, "--name", "CLI test"],
+                ["start", "--port", "0", "--display", xvfb.displayName, "--name", "CLI test", "--no-advertise"],
                 environment: ["DISPLAY": ""]
             )
             let lines = try await share.outputLines(atLeast: 2)
@@ -106,7 +106,8 @@ struct CLITests {
     @Test("--test-card serves a picture without any X display")
     func testCard() async throws {
         let share = try ShareProcess(
-            ["start", "--test-card", "--bind", "127.0.0.1", "--port", "0"], environment: ["DISPLAY": ""]
+            ["start", "--test-card", "--bind", "127.0.0.1", "--port", "0"],
+            environment: ["DISPLAY": ""]
         )
         let lines = try await share.outputLines(atLeast: 1)
         let url = try #require(lines.first, "stderr: \(share.standardError)")

@@ -56,23 +56,32 @@ public enum ShareServer {
             source = opened
         }
         let frames = FrameStore(source: source, interval: .milliseconds(Int64(configuration.interval * 1000)))
+        let (bound, boundContinuation) = AsyncStream.makeStream(of: (port: Int, urls: [String]).self)
         let application = buildApplication(
             configuration: configuration, frames: frames, name: name, host: host, logger: logger
         ) { port in
-            for url in ShareURLs.urls(
+            let urls = ShareURLs.urls(
                 bindAddress: configuration.bindAddress, port: port, hostName: host,
                 interfaceAddresses: ShareURLs.localIPv4Addresses()
-            ) {
-                output(url)
-            }
+            )
+            for url in urls { output(url) }
             logger.notice(
                 "Sharing. Press Ctrl-C to stop.",
                 metadata: ["source": "\(source.summary)", "interval": "\(configuration.interval)s", "name": "\(name)"]
             )
+            boundContinuation.yield((port, urls))
+            boundContinuation.finish()
         }
 
+        // Services stop in reverse order: the advertisement is withdrawn before the server stops.
+        var services: [any Service] = [application]
+        if configuration.advertise && !ShareURLs.isLoopback(configuration.bindAddress) {
+            services.append(
+                AdvertisingService(name: name, interval: configuration.interval, logger: logger, bound: bound)
+            )
+        }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [application],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

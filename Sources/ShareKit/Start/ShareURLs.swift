@@ -49,11 +49,15 @@ package enum ShareURLs {
         switch bindAddress {
         case "0.0.0.0", "::":
             return interfaceAddresses.map(url) + [url("\(hostName).local")]
-        case "127.0.0.1", "::1", "localhost":
+        case _ where isLoopback(bindAddress):
             return [url(bindAddress)]
         default:
-            if bindAddress.hasPrefix("127.") { return [url(bindAddress)] }
             return [url(bindAddress), url("\(hostName).local")]
         }
+    }
+
+    /// True for addresses only this machine can reach: nothing to advertise on the LAN.
+    package static func isLoopback(_ address: String) -> Bool {
+        address == "::1" || address == "localhost" || address.hasPrefix("127.")
     }
 }

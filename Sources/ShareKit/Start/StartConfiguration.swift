@@ -16,6 +16,8 @@ public struct StartConfiguration: Sendable {
     public var name: String?
     /// Serve the built-in test card instead of the screen.
     public var testCard: Bool
+    /// Advertise the share on the LAN through Avahi.
+    public var advertise: Bool
 
     /// The allowed range of `interval`, in seconds.
     public static let intervalRange: ClosedRange<Double> = 0.1...3600
@@ -26,7 +28,8 @@ public struct StartConfiguration: Sendable {
         interval: Double = 1,
         displayName: String? = nil,
         name: String? = nil,
-        testCard: Bool = false
+        testCard: Bool = false,
+        advertise: Bool = true
     ) {
         self.port = port
         self.bindAddress = bindAddress
@@ -34,6 +37,7 @@ public struct StartConfiguration: Sendable {
         self.displayName = displayName
         self.name = name
         self.testCard = testCard
+        self.advertise = advertise
     }
 
     /// Problems with the values, each phrased as what to change; empty when all is well.

@@ -6,12 +6,15 @@ final class ShareProcess: Sendable {
     private let stdoutURL: URL
     private let stderrURL: URL
 
+    /// Runs `share` in this (root) network namespace; its Avahi client gets a bus address where nothing listens.
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
         let directory = FileManager.default.temporaryDirectory
         let id = UUID().uuidString
         stdoutURL = directory.appendingPathComponent("share-test-\(id).out")
         stderrURL = directory.appendingPathComponent("share-test-\(id).err")
         var env = ProcessInfo.processInfo.environment
+        // Never let a test's share reach a real Avahi daemon from the root network namespace.
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = TestEnvironment.noBus
         env.merge(environment) { $1 }
         process = try ChildProcess(
             executable: TestEnvironment.shareExecutable, arguments: arguments, environment: env,

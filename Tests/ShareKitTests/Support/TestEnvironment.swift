@@ -34,6 +34,10 @@ enum TestEnvironment {
         try? FileManager.default.removeItem(atPath: "\(directory)/\(pid)")
     }
 
+    /// A system-bus address where nothing listens: `share start` processes run in the root network namespace get
+    /// it, so that even on a machine with a running avahi-daemon no test ever advertises on the real network.
+    static let noBus = "unix:path=/nonexistent/share-tests/bus"
+
     /// The `share` executable built next to this test bundle.
     static var shareExecutable: String {
         if let path = ProcessInfo.processInfo.environment["SHARE_BINARY"] { return path }

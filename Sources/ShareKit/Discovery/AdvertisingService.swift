@@ -1,0 +1,29 @@
+import Logging
+import ServiceLifecycle
+
+/// The advertiser as a service of `share start`'s group: it advertises once the server is bound, with the
+/// real port, and withdraws the record on graceful shutdown, before the server stops.
+struct AdvertisingService: Service {
+    let name: String
+    let interval: Double
+    let logger: Logger
+    /// Delivers the bound port and the URLs printed for it, once.
+    let bound: AsyncStream<(port: Int, urls: [String])>
+    /// Reports the advertiser once it exists, for tests.
+    var onStart: @Sendable (ShareAdvertiser) -> Void = { _ in }
+
+    func run() async throws {
+        let bound = self.bound
+        let first = await cancelWhenGracefulShutdown { () -> (port: Int, urls: [String])? in
+            for await value in bound { return value }
+            return nil
+        }
+        guard let (port, urls) = first ?? nil else { return }
+        let advertiser = ShareAdvertiser(ShareAdvertisement(name: name, port: port, interval: interval), logger: logger)
+        advertiser.start(serverURLs: urls)
+        onStart(advertiser)
+        // Wait for SIGINT/SIGTERM (or cancellation), then take the record off the network at once.
+        try? await gracefulShutdown()
+        advertiser.withdraw()
+    }
+}
