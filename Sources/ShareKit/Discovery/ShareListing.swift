@@ -35,6 +35,7 @@ package enum ShareListing {
 
     /// A JSON array, one object per share.
     package static func json(_ shares: [DiscoveredShare]) -> String {
+        guard !shares.isEmpty else { return "[]" }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(shares) else { return "[]" }
