@@ -33,10 +33,18 @@ extension Share {
         @Option(help: ArgumentHelp("The X display to capture (default: $DISPLAY).", valueName: "display"))
         var display: String?
 
-        @Option(help: ArgumentHelp("The share's name, shown to viewers (default: this machine's host name).", valueName: "name"))
+        @Option(
+            help: ArgumentHelp(
+                "The share's name, shown to viewers (default: this machine's host name).",
+                valueName: "name"
+            )
+        )
         var name: String?
 
-        @Flag(help: "Serve a built-in, changing test picture instead of the screen: check the room can connect before showing anything private.")
+        @Flag(
+            help:
+                "Serve a built-in, changing test picture instead of the screen: check the room can connect before showing anything private."
+        )
         var testCard = false
 
         @Flag(help: "Do not advertise the share on the network; viewers need the printed URL.")
@@ -46,8 +54,13 @@ extension Share {
 
         var startConfiguration: StartConfiguration {
             StartConfiguration(
-                port: port, bindAddress: bindAddress, interval: interval, displayName: display, name: name,
-                testCard: testCard, advertise: !noAdvertise
+                port: port,
+                bindAddress: bindAddress,
+                interval: interval,
+                displayName: display,
+                name: name,
+                testCard: testCard,
+                advertise: !noAdvertise
             )
         }
 

@@ -49,7 +49,12 @@ package struct PixelLayout: Sendable, Equatable {
     }
 
     /// The common case on every desktop: 32 bits, little-endian, blue in the lowest byte.
-    private func convertBGRX(_ base: UnsafeRawPointer, width: Int, height: Int, into out: UnsafeMutableBufferPointer<UInt8>) {
+    private func convertBGRX(
+        _ base: UnsafeRawPointer,
+        width: Int,
+        height: Int,
+        into out: UnsafeMutableBufferPointer<UInt8>
+    ) {
         guard let destination = out.baseAddress else { return }
         for y in 0..<height {
             let row = base + y * bytesPerLine
@@ -65,7 +70,12 @@ package struct PixelLayout: Sendable, Equatable {
     }
 
     /// Any depth and byte order: read each pixel as an integer, then scale each masked channel to 0-255.
-    private func convertGeneric(_ base: UnsafeRawPointer, width: Int, height: Int, into out: UnsafeMutableBufferPointer<UInt8>) {
+    private func convertGeneric(
+        _ base: UnsafeRawPointer,
+        width: Int,
+        height: Int,
+        into out: UnsafeMutableBufferPointer<UInt8>
+    ) {
         guard let destination = out.baseAddress else { return }
         let red = Channel(mask: redMask)
         let green = Channel(mask: greenMask)

@@ -78,7 +78,11 @@ final class XScreenCapturer {
         guard let display else { throw ShareError("The X display '\(displayName)' is closed.") }
         if let shared {
             if XShmGetImage(display, root, shared.image, 0, 0, share_AllPlanes()) != 0 {
-                return shared.layout.frame(from: UnsafeRawPointer(shared.image.pointee.data), width: width, height: height)
+                return shared.layout.frame(
+                    from: UnsafeRawPointer(shared.image.pointee.data),
+                    width: width,
+                    height: height
+                )
             }
             // The segment stopped working (rare): use the socket from now on.
             shared.release(display: display)
@@ -134,7 +138,16 @@ private final class SharedImage {
         let info = UnsafeMutablePointer<XShmSegmentInfo>.allocate(capacity: 1)
         info.initialize(to: XShmSegmentInfo())
         guard
-            let image = XShmCreateImage(display, visual, UInt32(depth), ZPixmap, nil, info, UInt32(width), UInt32(height))
+            let image = XShmCreateImage(
+                display,
+                visual,
+                UInt32(depth),
+                ZPixmap,
+                nil,
+                info,
+                UInt32(width),
+                UInt32(height)
+            )
         else {
             info.deallocate()
             return nil

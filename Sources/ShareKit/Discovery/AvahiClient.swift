@@ -63,11 +63,17 @@ final class AvahiClientOwner: @unchecked Sendable {
         // The callback gets this object back through `userdata`. It stays alive because whoever owns this
         // object calls `close()` (which frees the client, ending all callbacks) before releasing it.
         let context = Unmanaged.passUnretained(self).toOpaque()
-        let made = avahi_client_new(avahi_threaded_poll_get(poll), flags, { client, state, userdata in
-            guard let userdata, let client else { return }
-            let owner = Unmanaged<AvahiClientOwner>.fromOpaque(userdata).takeUnretainedValue()
-            owner.handle(client: client, state: state)
-        }, context, &error)
+        let made = avahi_client_new(
+            avahi_threaded_poll_get(poll),
+            flags,
+            { client, state, userdata in
+                guard let userdata, let client else { return }
+                let owner = Unmanaged<AvahiClientOwner>.fromOpaque(userdata).takeUnretainedValue()
+                owner.handle(client: client, state: state)
+            },
+            context,
+            &error
+        )
         if made != nil { client = made }
         return error
     }
@@ -84,7 +90,10 @@ final class AvahiClientOwner: @unchecked Sendable {
         default:
             let code = avahi_client_errno(client)
             let disconnected = code == AVAHI_ERR_DISCONNECTED
-            onEvent(self, .failed(code: code, message: String(cString: avahi_strerror(code)), disconnected: disconnected))
+            onEvent(
+                self,
+                .failed(code: code, message: String(cString: avahi_strerror(code)), disconnected: disconnected)
+            )
             if disconnected && reconnects {
                 // The daemon went away. Avahi's rule: free the client (the owner already freed its groups and
                 // browsers in onEvent) and make a new one that waits for the daemon to come back.

@@ -31,11 +31,17 @@ package struct DiscoveredShare: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, host, port, path, addresses, url, txt, isShare = "share"
+        case name, host, port, path, addresses, url, txt
+        case isShare = "share"
     }
 
     package init(
-        name: String, host: String, port: Int, path: String, addresses: [String], txt: [String: String],
+        name: String,
+        host: String,
+        port: Int,
+        path: String,
+        addresses: [String],
+        txt: [String: String],
         isShare: Bool
     ) {
         self.name = name

@@ -120,7 +120,10 @@ package final class ShareAdvertiser: @unchecked Sendable {
                 logger.warning("The Avahi daemon went away; the share will be advertised again when it is back.")
                 status.withLock { $0 = .unreachable(message) }
             } else {
-                logger.error("Avahi failed; the share is still served but not advertised.", metadata: ["error": "\(message)"])
+                logger.error(
+                    "Avahi failed; the share is still served but not advertised.",
+                    metadata: ["error": "\(message)"]
+                )
                 status.withLock { $0 = .failed(message) }
             }
         }
@@ -154,11 +157,15 @@ package final class ShareAdvertiser: @unchecked Sendable {
         let context = Unmanaged.passUnretained(self).toOpaque()
         // The group's callback gets this advertiser back through `userdata`; `withdraw()` frees the group
         // (ending its callbacks) before the advertiser goes away.
-        group = avahi_entry_group_new(client, { group, state, userdata in
-            guard let userdata, let group else { return }
-            let advertiser = Unmanaged<ShareAdvertiser>.fromOpaque(userdata).takeUnretainedValue()
-            advertiser.groupChanged(group, state: state)
-        }, context)
+        group = avahi_entry_group_new(
+            client,
+            { group, state, userdata in
+                guard let userdata, let group else { return }
+                let advertiser = Unmanaged<ShareAdvertiser>.fromOpaque(userdata).takeUnretainedValue()
+                advertiser.groupChanged(group, state: state)
+            },
+            context
+        )
         guard let group else {
             let message = String(cString: avahi_strerror(avahi_client_errno(client)))
             status.withLock { $0 = .failed(message) }
@@ -172,8 +179,16 @@ package final class ShareAdvertiser: @unchecked Sendable {
         let txt = makeStringList(advertisement.txt)
         defer { avahi_string_list_free(txt) }
         var result = avahi_entry_group_add_service_strlst(
-            group, share_avahi_if_unspec(), share_avahi_proto_unspec(), AvahiPublishFlags(0), advertisement.name,
-            ShareAdvertisement.serviceType, nil, nil, UInt16(advertisement.port), txt
+            group,
+            share_avahi_if_unspec(),
+            share_avahi_proto_unspec(),
+            AvahiPublishFlags(0),
+            advertisement.name,
+            ShareAdvertisement.serviceType,
+            nil,
+            nil,
+            UInt16(advertisement.port),
+            txt
         )
         if result == AVAHI_ERR_COLLISION {
             // Another service of ours (or this host) has the name: take Avahi's alternative and try again.
@@ -184,8 +199,14 @@ package final class ShareAdvertiser: @unchecked Sendable {
         }
         if result == 0 {
             result = avahi_entry_group_add_service_subtype(
-                group, share_avahi_if_unspec(), share_avahi_proto_unspec(), AvahiPublishFlags(0),
-                advertisement.name, ShareAdvertisement.serviceType, nil, ShareAdvertisement.subtype
+                group,
+                share_avahi_if_unspec(),
+                share_avahi_proto_unspec(),
+                AvahiPublishFlags(0),
+                advertisement.name,
+                ShareAdvertisement.serviceType,
+                nil,
+                ShareAdvertisement.subtype
             )
         }
         if result == 0 {
@@ -205,7 +226,10 @@ package final class ShareAdvertiser: @unchecked Sendable {
         case AVAHI_ENTRY_GROUP_ESTABLISHED:
             let name = advertisement.name
             status.withLock { $0 = .established(name: name) }
-            logger.info("Advertised on the local network.", metadata: ["name": "\(name)", "type": "\(ShareAdvertisement.serviceType)"])
+            logger.info(
+                "Advertised on the local network.",
+                metadata: ["name": "\(name)", "type": "\(ShareAdvertisement.serviceType)"]
+            )
         case AVAHI_ENTRY_GROUP_COLLISION:
             let old = advertisement.name
             rename()

@@ -126,16 +126,26 @@ private final class BrowseSession: @unchecked Sendable {
         let context = BrowserContext(session: self, isShareBrowser: isShareBrowser)
         contexts.append(context)  // kept alive as long as the session, which outlives its browsers
         let browser = avahi_service_browser_new(
-            client, share_avahi_if_unspec(), share_avahi_proto_unspec(), type, nil, AvahiLookupFlags(0),
+            client,
+            share_avahi_if_unspec(),
+            share_avahi_proto_unspec(),
+            type,
+            nil,
+            AvahiLookupFlags(0),
             { _, interface, proto, event, name, type, domain, _, userdata in
                 guard let userdata else { return }
                 let context = Unmanaged<BrowserContext>.fromOpaque(userdata).takeUnretainedValue()
                 context.session.browserEvent(
-                    event, interface: interface, proto: proto, name: name.map { String(cString: $0) },
-                    type: type.map { String(cString: $0) }, domain: domain.map { String(cString: $0) },
+                    event,
+                    interface: interface,
+                    proto: proto,
+                    name: name.map { String(cString: $0) },
+                    type: type.map { String(cString: $0) },
+                    domain: domain.map { String(cString: $0) },
                     fromShareBrowser: context.isShareBrowser
                 )
-            }, Unmanaged.passUnretained(context).toOpaque()
+            },
+            Unmanaged.passUnretained(context).toOpaque()
         )
         guard let browser else {
             let code = avahi_client_errno(client)
@@ -158,8 +168,13 @@ private final class BrowseSession: @unchecked Sendable {
     // MARK: On the poll thread
 
     private func browserEvent(
-        _ event: AvahiBrowserEvent, interface: AvahiIfIndex, proto: AvahiProtocol, name: String?, type: String?,
-        domain: String?, fromShareBrowser: Bool
+        _ event: AvahiBrowserEvent,
+        interface: AvahiIfIndex,
+        proto: AvahiProtocol,
+        name: String?,
+        type: String?,
+        domain: String?,
+        fromShareBrowser: Bool
     ) {
         switch event {
         case AVAHI_BROWSER_NEW:
@@ -177,17 +192,28 @@ private final class BrowseSession: @unchecked Sendable {
             guard inserted else { return }
             // Resolve with the event's own protocol: another protocol can time out after 5 s.
             let resolver = avahi_service_resolver_new(
-                client, interface, proto, name, type, domain, proto, AvahiLookupFlags(0),
+                client,
+                interface,
+                proto,
+                name,
+                type,
+                domain,
+                proto,
+                AvahiLookupFlags(0),
                 { resolver, _, _, event, name, _, _, host, address, port, txt, _, userdata in
                     guard let userdata else { return }
                     let session = Unmanaged<BrowseSession>.fromOpaque(userdata).takeUnretainedValue()
                     session.resolved(
-                        event == AVAHI_RESOLVER_FOUND, name: name.map { String(cString: $0) },
-                        host: host.map { String(cString: $0) }, address: address, port: Int(port),
+                        event == AVAHI_RESOLVER_FOUND,
+                        name: name.map { String(cString: $0) },
+                        host: host.map { String(cString: $0) },
+                        address: address,
+                        port: Int(port),
                         txt: readStringList(txt)
                     )
                     avahi_service_resolver_free(resolver)
-                }, Unmanaged.passUnretained(self).toOpaque()
+                },
+                Unmanaged.passUnretained(self).toOpaque()
             )
             if resolver != nil { resolving += 1 }
         case AVAHI_BROWSER_REMOVE:
@@ -211,7 +237,12 @@ private final class BrowseSession: @unchecked Sendable {
     }
 
     private func resolved(
-        _ found: Bool, name: String?, host: String?, address: UnsafePointer<AvahiAddress>?, port: Int, txt: [String]
+        _ found: Bool,
+        name: String?,
+        host: String?,
+        address: UnsafePointer<AvahiAddress>?,
+        port: Int,
+        txt: [String]
     ) {
         resolving -= 1
         defer { reportIfComplete() }
@@ -228,9 +259,17 @@ private final class BrowseSession: @unchecked Sendable {
             // RFC 6763 §6.4: the first occurrence of a key wins.
             if pairs[String(key)] == nil { pairs[String(key)] = parts.count > 1 ? String(parts[1]) : "" }
         }
-        var share = services[name] ?? DiscoveredShare(
-            name: name, host: host, port: port, path: "/", addresses: [], txt: [:], isShare: shareNames.contains(name)
-        )
+        var share =
+            services[name]
+            ?? DiscoveredShare(
+                name: name,
+                host: host,
+                port: port,
+                path: "/",
+                addresses: [],
+                txt: [:],
+                isShare: shareNames.contains(name)
+            )
         share.host = host
         share.port = port
         share.txt = pairs

@@ -82,7 +82,8 @@ package enum ShareListing {
     }
 
     /// The share `share open NAME` means: exact name first, then ignoring case.
-    package static func choose(_ name: String?, from shares: [DiscoveredShare]) -> Result<DiscoveredShare, ChoiceError> {
+    package static func choose(_ name: String?, from shares: [DiscoveredShare]) -> Result<DiscoveredShare, ChoiceError>
+    {
         guard !shares.isEmpty else {
             return .failure(ChoiceError(kind: .none, description: nothingFoundAdvice))
         }

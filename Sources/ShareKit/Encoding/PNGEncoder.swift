@@ -24,8 +24,15 @@ package struct PNGEncoder: Sendable {
         let status = frame.rgb.withUnsafeBufferPointer { pixels in
             message.withUnsafeMutableBufferPointer { message in
                 share_png_encode_rgb(
-                    pixels.baseAddress, UInt32(frame.width), UInt32(frame.height), frame.rowBytes, level, filters,
-                    &buffer, message.baseAddress, message.count
+                    pixels.baseAddress,
+                    UInt32(frame.width),
+                    UInt32(frame.height),
+                    frame.rowBytes,
+                    level,
+                    filters,
+                    &buffer,
+                    message.baseAddress,
+                    message.count
                 )
             }
         }

@@ -98,16 +98,26 @@ package final class FrameStore: Sendable {
             let digest = FrameDigest.digest(of: pixels)
             if let previous, previous.digest == digest {
                 frame = EncodedFrame(
-                    png: previous.png, etag: previous.etag, changedAt: previous.changedAt, capturedAt: startedAt,
-                    width: previous.width, height: previous.height, digest: digest
+                    png: previous.png,
+                    etag: previous.etag,
+                    changedAt: previous.changedAt,
+                    capturedAt: startedAt,
+                    width: previous.width,
+                    height: previous.height,
+                    digest: digest
                 )
             } else {
                 let encoder = self.encoder
                 let png = try await encodePool.runIfActive { ByteBuffer(bytes: try encoder.encode(pixels)) }
                 counters.withLock { $0.encodes += 1 }
                 frame = EncodedFrame(
-                    png: png, etag: "\"\(String(digest, radix: 16))\"", changedAt: Date(), capturedAt: startedAt,
-                    width: pixels.width, height: pixels.height, digest: digest
+                    png: png,
+                    etag: "\"\(String(digest, radix: 16))\"",
+                    changedAt: Date(),
+                    capturedAt: startedAt,
+                    width: pixels.width,
+                    height: pixels.height,
+                    digest: digest
                 )
             }
         } catch {

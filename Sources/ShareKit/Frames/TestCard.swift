@@ -11,7 +11,13 @@ package struct TestCardSource: FrameSource {
     package let height: Int
     private let now: @Sendable () -> Date
 
-    package init(name: String, host: String, width: Int = 1280, height: Int = 720, now: @escaping @Sendable () -> Date = Date.init) {
+    package init(
+        name: String,
+        host: String,
+        width: Int = 1280,
+        height: Int = 720,
+        now: @escaping @Sendable () -> Date = Date.init
+    ) {
         self.name = name
         self.host = host
         self.width = width

@@ -28,7 +28,10 @@ package enum BrowserLauncher {
     }
 
     /// Opens `url` with the first command that starts and does not fail at once.
-    package static func open(_ url: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> Outcome {
+    package static func open(
+        _ url: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> Outcome {
         var tried: [String] = []
         for command in candidates(environment: environment) {
             let arguments: [String]
@@ -72,7 +75,7 @@ package enum BrowserLauncher {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
 
         let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for argument in argv { free(argument) } }
         var pid: pid_t = 0
         guard posix_spawn(&pid, executable, &actions, &attributes, argv, environ) == 0 else { return false }
         // xdg-open and most $BROWSER wrappers hand over and exit at once; a real browser keeps running.

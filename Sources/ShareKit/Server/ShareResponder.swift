@@ -61,7 +61,10 @@ package struct ShareResponder: HTTPResponder {
                 return response
             }
             var response = Self.validated(
-                request, etag: frame.etag, lastModified: frame.changedAt, body: frame.png
+                request,
+                etag: frame.etag,
+                lastModified: frame.changedAt,
+                body: frame.png
             )
             response.headers[.contentType] = "image/png"
             return response

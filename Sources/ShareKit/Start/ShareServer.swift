@@ -58,10 +58,16 @@ public enum ShareServer {
         let frames = FrameStore(source: source, interval: .milliseconds(Int64(configuration.interval * 1000)))
         let (bound, boundContinuation) = AsyncStream.makeStream(of: (port: Int, urls: [String]).self)
         let application = buildApplication(
-            configuration: configuration, frames: frames, name: name, host: host, logger: logger
+            configuration: configuration,
+            frames: frames,
+            name: name,
+            host: host,
+            logger: logger
         ) { port in
             let urls = ShareURLs.urls(
-                bindAddress: configuration.bindAddress, port: port, hostName: host,
+                bindAddress: configuration.bindAddress,
+                port: port,
+                hostName: host,
                 interfaceAddresses: ShareURLs.localIPv4Addresses()
             )
             for url in urls { output(url) }

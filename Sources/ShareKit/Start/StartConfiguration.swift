@@ -1,6 +1,6 @@
-import Logging
 import Foundation
 import Glibc
+import Logging
 
 /// Everything `share start` needs to know, already validated by the command line.
 public struct StartConfiguration: Sendable {
