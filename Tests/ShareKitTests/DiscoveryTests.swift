@@ -17,7 +17,10 @@ struct DiscoveryTests {
             let share = try await HostedShare.start(on: hosts.presenter, name: "Room 4")
             // The peer tool sees the service, with its subtype, address, port and path.
             let line = try await eventually("avahi-browse sees Room 4") {
-                let browse = try await hosts.audience.run("/usr/bin/avahi-browse", ["-rtpk", ShareAdvertisement.subtype])
+                let browse = try await hosts.audience.run(
+                    "/usr/bin/avahi-browse",
+                    ["-rtpk", ShareAdvertisement.subtype]
+                )
                 return browse.output.split(separator: "\n").first { $0.hasPrefix("=;") && $0.contains("Room\\0324") }
             }
             #expect(line.contains(";10.77.0.1;\(share.port);"))
@@ -38,7 +41,8 @@ struct DiscoveryTests {
             let page = try await hosts.audience.run("/usr/bin/curl", ["-sS", "-f", room.url])
             #expect(page.status == 0 && page.output.contains("<title>Room 4"))
             let png = try await hosts.audience.run(
-                "/usr/bin/curl", ["-sS", "-f", "-o", "/dev/null", "-w", "%{content_type}", room.url + "screen.png"]
+                "/usr/bin/curl",
+                ["-sS", "-f", "-o", "/dev/null", "-w", "%{content_type}", room.url + "screen.png"]
             )
             #expect(png.status == 0 && png.output == "image/png")
             share.stop()
@@ -58,24 +62,34 @@ struct DiscoveryTests {
             #expect(lines.first?.hasPrefix("NAME") == true)
             #expect(lines.contains { $0.hasPrefix("Lecture Hall") && $0.contains("http://10.77.0.1:\(share.port)/") })
 
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("browser-\(UUID().uuidString)")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "browser-\(UUID().uuidString)"
+            )
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
             let script = directory.appendingPathComponent("browser").path
             let record = directory.appendingPathComponent("opened").path
             try "#!/bin/sh\necho \"$1\" >> \(record)\n".write(toFile: script, atomically: true, encoding: .utf8)
             chmod(script, 0o755)
-            let opened = try await hosts.audience.run(TestEnvironment.shareExecutable, ["open"], environment: ["BROWSER": script])
+            let opened = try await hosts.audience.run(
+                TestEnvironment.shareExecutable,
+                ["open"],
+                environment: ["BROWSER": script]
+            )
             #expect(opened.status == 0, "\(opened.error)")
             #expect((try? String(contentsOfFile: record, encoding: .utf8)) == "http://10.77.0.1:\(share.port)/\n")
 
             let named = try await hosts.audience.run(
-                TestEnvironment.shareExecutable, ["open", "lecture hall"], environment: ["BROWSER": script]
+                TestEnvironment.shareExecutable,
+                ["open", "lecture hall"],
+                environment: ["BROWSER": script]
             )
             #expect(named.status == 0, "a name matches regardless of case")
 
             let unknown = try await hosts.audience.run(
-                TestEnvironment.shareExecutable, ["open", "Kitchen"], environment: ["BROWSER": script]
+                TestEnvironment.shareExecutable,
+                ["open", "Kitchen"],
+                environment: ["BROWSER": script]
             )
             #expect(unknown.status != 0)
             #expect(unknown.error.contains("No share called \"Kitchen\""))
@@ -83,7 +97,9 @@ struct DiscoveryTests {
 
             // No browser at all: the URL is printed.
             let none = try await hosts.audience.run(
-                TestEnvironment.shareExecutable, ["open"], environment: ["BROWSER": "/nonexistent/browser", "PATH": "/nonexistent"]
+                TestEnvironment.shareExecutable,
+                ["open"],
+                environment: ["BROWSER": "/nonexistent/browser", "PATH": "/nonexistent"]
             )
             #expect(none.status == 0)
             #expect(none.output == "http://10.77.0.1:\(share.port)/\n")
@@ -95,7 +111,10 @@ struct DiscoveryTests {
     @Test("A service from avahi-publish shows in share list --all, marked as not a share, and not in share list")
     func interoperability() async throws {
         try await withTestHosts { hosts in
-            let publisher = try hosts.presenter.spawn("/usr/bin/avahi-publish", ["-s", "Printer Page", "_http._tcp", "631", "path=/admin"])
+            let publisher = try hosts.presenter.spawn(
+                "/usr/bin/avahi-publish",
+                ["-s", "Printer Page", "_http._tcp", "631", "path=/admin"]
+            )
             defer { publisher.stop() }
             let printer = try await eventually("share list --all sees the printer") {
                 try await listShares(on: hosts.audience, all: true).first { $0.name == "Printer Page" }
@@ -110,10 +129,14 @@ struct DiscoveryTests {
     func withdrawOnSIGTERM() async throws {
         try await withTestHosts { hosts in
             let share = try await HostedShare.start(on: hosts.presenter, name: "Going Away")
-            let watchOutput = FileManager.default.temporaryDirectory.appendingPathComponent("watch-\(UUID().uuidString)").path
+            let watchOutput = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "watch-\(UUID().uuidString)"
+            ).path
             defer { try? FileManager.default.removeItem(atPath: watchOutput) }
             let watcher = try hosts.audience.spawn(
-                TestEnvironment.shareExecutable, ["list", "--watch", "--json"], standardOutputPath: watchOutput
+                TestEnvironment.shareExecutable,
+                ["list", "--watch", "--json"],
+                standardOutputPath: watchOutput
             )
             defer { watcher.stop() }
             _ = try await eventually("the watcher sees the share") {
@@ -174,7 +197,11 @@ struct DiscoveryTests {
             #expect(renamed)
 
             // share open without a name: it lists them and asks for one.
-            let open = try await hosts.audience.run(TestEnvironment.shareExecutable, ["open"], environment: ["BROWSER": "/bin/false"])
+            let open = try await hosts.audience.run(
+                TestEnvironment.shareExecutable,
+                ["open"],
+                environment: ["BROWSER": "/bin/false"]
+            )
             #expect(open.status != 0)
             #expect(open.output.contains("Same #2") && open.output.contains("http://10.77.0."))
             #expect(open.error.contains("2 shares are on the network; name the one to open"))
@@ -194,7 +221,8 @@ struct DiscoveryTests {
             #expect(warned.contains("still served at http://10.77.0.1:\(share.port)/"))
             #expect(warned.contains("avahi-daemon"))
             let png = try await hosts.presenter.run(
-                "/usr/bin/curl", ["-sS", "-f", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(share.port)/screen.png"]
+                "/usr/bin/curl",
+                ["-sS", "-f", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(share.port)/screen.png"]
             )
             #expect(png.output == "200")
 
@@ -248,8 +276,10 @@ final class HostedShare: Sendable {
     static func start(on host: TestHost, name: String) async throws -> HostedShare {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("share-\(UUID().uuidString)").path
         let process = try host.spawn(
-            TestEnvironment.shareExecutable, ["start", "--test-card", "--port", "0", "--name", name],
-            standardOutputPath: base + ".out", standardErrorPath: base + ".err"
+            TestEnvironment.shareExecutable,
+            ["start", "--test-card", "--port", "0", "--name", name],
+            standardOutputPath: base + ".out",
+            standardErrorPath: base + ".err"
         )
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline, process.isRunning {
@@ -292,7 +322,9 @@ func listShares(on host: TestHost, all: Bool = false) async throws -> [Discovere
 
 /// Retries `probe` until it returns a value, or fails the test after `timeout`.
 func eventually<T>(
-    _ what: String, timeout: Duration = .seconds(15), _ probe: () async throws -> T?
+    _ what: String,
+    timeout: Duration = .seconds(15),
+    _ probe: () async throws -> T?
 ) async throws -> T {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {

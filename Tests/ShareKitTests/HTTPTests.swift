@@ -27,7 +27,10 @@ struct HTTPTests {
             let frames = FrameStore(source: source, interval: .milliseconds(Int64(interval * 1000)))
             let application = ShareServer.buildApplication(
                 configuration: StartConfiguration(port: 0, bindAddress: "127.0.0.1", interval: interval),
-                frames: frames, name: "Room <4>", host: "lectern", logger: Self.logger
+                frames: frames,
+                name: "Room <4>",
+                host: "lectern",
+                logger: Self.logger
             )
             do {
                 try await application.test(.live) { client in try await body(client, frames, pattern) }
@@ -95,7 +98,9 @@ struct HTTPTests {
             #expect(again.body.readableBytes == 0)
             #expect(again.headers[.eTag] == etag)
             let other = try await client.execute(
-                uri: "/screen.png", method: .get, headers: [.ifNoneMatch: "\"something-else\""]
+                uri: "/screen.png",
+                method: .get,
+                headers: [.ifNoneMatch: "\"something-else\""]
             )
             #expect(other.status == .ok)
         }

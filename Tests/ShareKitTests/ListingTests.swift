@@ -6,11 +6,22 @@ import Testing
 @Suite("Listing and choosing shares")
 struct ListingTests {
     static let room = DiscoveredShare(
-        name: "Room 4", host: "lectern.local", port: 8000, path: "/", addresses: ["fe80::1", "192.168.1.20"],
-        txt: ["txtvers": "1"], isShare: true
+        name: "Room 4",
+        host: "lectern.local",
+        port: 8000,
+        path: "/",
+        addresses: ["fe80::1", "192.168.1.20"],
+        txt: ["txtvers": "1"],
+        isShare: true
     )
     static let hall = DiscoveredShare(
-        name: "Hall", host: "hall.local", port: 8123, path: "/", addresses: ["fd00::5"], txt: [:], isShare: true
+        name: "Hall",
+        host: "hall.local",
+        port: 8123,
+        path: "/",
+        addresses: ["fd00::5"],
+        txt: [:],
+        isShare: true
     )
 
     @Test("The URL uses an IPv4 address when there is one, then a routable IPv6 one")

@@ -28,9 +28,21 @@ final class ChildProcess: Sendable {
         if let fd = standardOutputFD {
             posix_spawn_file_actions_adddup2(&actions, fd, 1)
         } else {
-            posix_spawn_file_actions_addopen(&actions, 1, standardOutputPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            posix_spawn_file_actions_addopen(
+                &actions,
+                1,
+                standardOutputPath ?? "/dev/null",
+                O_WRONLY | O_CREAT | O_TRUNC,
+                0o600
+            )
         }
-        posix_spawn_file_actions_addopen(&actions, 2, standardErrorPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(
+            &actions,
+            2,
+            standardErrorPath ?? "/dev/null",
+            O_WRONLY | O_CREAT | O_TRUNC,
+            0o600
+        )
         for fd in closeInChild { posix_spawn_file_actions_addclose(&actions, fd) }
 
         var attributes = posix_spawnattr_t()
@@ -47,8 +59,7 @@ final class ChildProcess: Sendable {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for pointer in argv + envp { free(pointer) }
         }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)

@@ -17,8 +17,11 @@ final class ShareProcess: Sendable {
         env["DBUS_SYSTEM_BUS_ADDRESS"] = TestEnvironment.noBus
         env.merge(environment) { $1 }
         process = try ChildProcess(
-            executable: TestEnvironment.shareExecutable, arguments: arguments, environment: env,
-            standardOutputPath: stdoutURL.path, standardErrorPath: stderrURL.path
+            executable: TestEnvironment.shareExecutable,
+            arguments: arguments,
+            environment: env,
+            standardOutputPath: stdoutURL.path,
+            standardErrorPath: stderrURL.path
         )
     }
 

@@ -7,7 +7,9 @@ import Foundation
 enum TestEnvironment {
     /// True when the project's test command asked for the real X server.
     static var requiresX: Bool {
-        (ProcessInfo.processInfo.environment["SHARE_TEST_REQUIRE"] ?? "").split(separator: ",").contains { $0 == "x" || $0 == "all" }
+        (ProcessInfo.processInfo.environment["SHARE_TEST_REQUIRE"] ?? "").split(separator: ",").contains {
+            $0 == "x" || $0 == "all"
+        }
     }
 
     /// The Xvfb binary, if installed.

@@ -34,7 +34,9 @@ struct TestPattern {
         var index = seed
         for y in stride(from: 0, to: height, by: rowHeight) {
             for x in stride(from: 0, to: width, by: columnWidth) {
-                cells.append((x, y, min(columnWidth, width - x), min(rowHeight, height - y), palette[index % palette.count]))
+                cells.append(
+                    (x, y, min(columnWidth, width - x), min(rowHeight, height - y), palette[index % palette.count])
+                )
                 index += 1
             }
             index += 3
@@ -94,7 +96,8 @@ func firstDifference(_ actual: [UInt8], _ expected: [UInt8], width: Int) -> Stri
     guard actual.count == expected.count else { return "sizes differ: \(actual.count) vs \(expected.count) bytes" }
     for i in stride(from: 0, to: actual.count, by: 3) where actual[i..<(i + 3)] != expected[i..<(i + 3)] {
         let pixel = i / 3
-        return "pixel (\(pixel % width), \(pixel / width)) is \(Array(actual[i..<(i + 3)])), expected \(Array(expected[i..<(i + 3)]))"
+        return
+            "pixel (\(pixel % width), \(pixel / width)) is \(Array(actual[i..<(i + 3)])), expected \(Array(expected[i..<(i + 3)]))"
     }
     return nil
 }

@@ -33,7 +33,9 @@ final class XvfbServer: Sendable {
         do {
             process = try ChildProcess(
                 executable: path,
-                arguments: ["-displayfd", "1", "-screen", "0", "\(width)x\(height)x\(depth)", "-nolisten", "tcp", "-noreset"]
+                arguments: [
+                    "-displayfd", "1", "-screen", "0", "\(width)x\(height)x\(depth)", "-nolisten", "tcp", "-noreset",
+                ]
                     + extraArguments,
                 standardOutputFD: fds[1],
                 closeInChild: [fds[0]]
