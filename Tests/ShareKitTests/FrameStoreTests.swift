@@ -63,4 +63,44 @@ struct FrameStoreTests {
         #expect(changed.etag != first.etag)
         #expect(store.statistics.encodes == 2)
     }
+
+    /// Always fails, counting attempts.
+    final class FailingSource: FrameSource {
+        let captures = Mutex(0)
+        var summary: String { "failing source" }
+        func captureFrame() async throws -> Frame {
+            captures.withLock { $0 += 1 }
+            try await Task.sleep(for: .milliseconds(20))
+            throw ShareError("The X server went away.")
+        }
+    }
+
+    @Test("A failing source is tried at most once per interval, however many viewers ask")
+    func failuresAreCoalesced() async throws {
+        let source = FailingSource()
+        let store = FrameStore(source: source, interval: .seconds(60))
+        let failures = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<20 {
+                group.addTask { (try? await store.currentFrame()) == nil }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(failures == 20)
+        await #expect(throws: ShareError.self) { try await store.currentFrame() }
+        #expect(source.captures.withLock { $0 } == 1)
+    }
+
+    @Test("A viewer that goes away stops waiting at once; the capture goes on for the others")
+    func cancelledWaiterReturns() async throws {
+        let source = CountingSource(delay: .seconds(2))
+        let store = FrameStore(source: source, interval: .seconds(60))
+        let patient = Task { try await store.currentFrame() }
+        let leaving = Task { try await store.currentFrame() }
+        try await Task.sleep(for: .milliseconds(100))
+        leaving.cancel()
+        await #expect(throws: CancellationError.self) { try await leaving.value }
+        #expect(patient.isCancelled == false)
+        _ = try await patient.value
+        #expect(source.captures.withLock { $0 } == 1)
+    }
 }

@@ -26,18 +26,26 @@ package struct EncodedFrame: Sendable {
 /// means no captures at all. When a new capture shows the same pixels as before, the old PNG is kept and no
 /// encode happens.
 package final class FrameStore: Sendable {
-    private enum State {
-        case empty
-        case ready(EncodedFrame)
-        case capturing(Task<EncodedFrame, any Error>)
+    /// A request waiting for the capture in flight.
+    private typealias Waiter = CheckedContinuation<EncodedFrame, any Error>
+
+    private struct State {
+        /// The last good frame.
+        var latest: EncodedFrame?
+        /// The last failed capture, answered to every request until an interval has passed.
+        var failure: (error: any Error, at: ContinuousClock.Instant)?
+        /// Requests waiting for the capture in flight, by request number; nil when no capture runs.
+        var waiters: [Int: Waiter]?
+        var nextRequest = 0
+        var captures = 0
+        var encodes = 0
     }
 
     private let source: any FrameSource
     private let interval: Duration
     private let encoder: PNGEncoder
     private let encodePool: NIOThreadPool
-    private let state = Mutex<State>(.empty)
-    private let counters = Mutex<(captures: Int, encodes: Int)>((0, 0))
+    private let state = Mutex(State())
 
     /// - Parameters:
     ///   - source: where frames come from.
@@ -56,76 +64,112 @@ package final class FrameStore: Sendable {
     }
 
     /// How many captures and encodes have been made: for tests and logs.
-    package var statistics: (captures: Int, encodes: Int) { counters.withLock { $0 } }
+    package var statistics: (captures: Int, encodes: Int) { state.withLock { ($0.captures, $0.encodes) } }
 
     /// The frame to serve now: cached if fresh, else from the one capture in flight.
+    ///
+    /// A cancelled request stops waiting at once; the capture it joined goes on for the others.
     package func currentFrame() async throws -> EncodedFrame {
         enum Next {
             case serve(EncodedFrame)
-            case wait(Task<EncodedFrame, any Error>)
+            case fail(any Error)
+            case wait(request: Int)
+            case capture(request: Int, previous: EncodedFrame?)
         }
         let now = ContinuousClock.now
-        // Decide under the lock; wait for a capture after releasing it.
+        // Decide under the lock; resume or start the capture after releasing it.
         let next: Next = state.withLock { state in
-            switch state {
-            case .ready(let frame) where now - frame.capturedAt < interval:
-                return .serve(frame)
-            case .capturing(let task):
-                return .wait(task)
-            case .ready(let frame):
-                let task = Task { try await self.produce(previous: frame) }
-                state = .capturing(task)
-                return .wait(task)
-            case .empty:
-                let task = Task { try await self.produce(previous: nil) }
-                state = .capturing(task)
-                return .wait(task)
-            }
+            if let frame = state.latest, now - frame.capturedAt < interval { return .serve(frame) }
+            if let failure = state.failure, now - failure.at < interval { return .fail(failure.error) }
+            state.nextRequest += 1
+            if state.waiters != nil { return .wait(request: state.nextRequest) }
+            state.waiters = [:]
+            return .capture(request: state.nextRequest, previous: state.latest)
         }
+        let request: Int
         switch next {
         case .serve(let frame): return frame
-        case .wait(let task): return try await task.value
+        case .fail(let error): throw error
+        case .wait(let number): request = number
+        case .capture(let number, let previous):
+            request = number
+            Task { await self.produce(previous: previous) }
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: Waiter) in
+                let outcome = state.withLock { state -> Result<EncodedFrame, any Error>? in
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    if state.waiters != nil {
+                        state.waiters?[request] = continuation
+                        return nil
+                    }
+                    // The capture finished before this request got here: take what it left.
+                    if let failure = state.failure, failure.at > (state.latest?.capturedAt ?? failure.at - .seconds(1))
+                    {
+                        return .failure(failure.error)
+                    }
+                    if let latest = state.latest { return .success(latest) }
+                    return .failure(ShareError("No frame has been captured yet; try again."))
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters?.removeValue(forKey: request) }
+            waiter?.resume(throwing: CancellationError())
         }
     }
 
-    /// Captures, and encodes unless the pixels are unchanged; then publishes the result to later requests.
-    private func produce(previous: EncodedFrame?) async throws -> EncodedFrame {
+    /// Captures, and encodes unless the pixels are unchanged; then hands the result to every waiting request.
+    private func produce(previous: EncodedFrame?) async {
         let startedAt = ContinuousClock.now
-        let frame: EncodedFrame
+        let result: Result<EncodedFrame, any Error>
         do {
             let pixels = try await source.captureFrame()
-            counters.withLock { $0.captures += 1 }
+            state.withLock { $0.captures += 1 }
             let digest = FrameDigest.digest(of: pixels)
             if let previous, previous.digest == digest {
-                frame = EncodedFrame(
-                    png: previous.png,
-                    etag: previous.etag,
-                    changedAt: previous.changedAt,
-                    capturedAt: startedAt,
-                    width: previous.width,
-                    height: previous.height,
-                    digest: digest
+                result = .success(
+                    EncodedFrame(
+                        png: previous.png,
+                        etag: previous.etag,
+                        changedAt: previous.changedAt,
+                        capturedAt: startedAt,
+                        width: previous.width,
+                        height: previous.height,
+                        digest: digest
+                    )
                 )
             } else {
                 let encoder = self.encoder
                 let png = try await encodePool.runIfActive { ByteBuffer(bytes: try encoder.encode(pixels)) }
-                counters.withLock { $0.encodes += 1 }
-                frame = EncodedFrame(
-                    png: png,
-                    etag: "\"\(String(digest, radix: 16))\"",
-                    changedAt: Date(),
-                    capturedAt: startedAt,
-                    width: pixels.width,
-                    height: pixels.height,
-                    digest: digest
+                state.withLock { $0.encodes += 1 }
+                result = .success(
+                    EncodedFrame(
+                        png: png,
+                        etag: "\"\(String(digest, radix: 16))\"",
+                        changedAt: Date(),
+                        capturedAt: startedAt,
+                        width: pixels.width,
+                        height: pixels.height,
+                        digest: digest
+                    )
                 )
             }
         } catch {
-            // Let the next request try again rather than caching the failure.
-            state.withLock { state in state = previous.map { .ready($0) } ?? .empty }
-            throw error
+            result = .failure(error)
         }
-        state.withLock { $0 = .ready(frame) }
-        return frame
+        let waiters = state.withLock { state -> [Int: Waiter] in
+            switch result {
+            case .success(let frame):
+                state.latest = frame
+                state.failure = nil
+            case .failure(let error):
+                // Failures are cached for an interval too: N viewers of a broken display cost one attempt.
+                state.failure = (error, startedAt)
+            }
+            defer { state.waiters = nil }
+            return state.waiters ?? [:]
+        }
+        for waiter in waiters.values { waiter.resume(with: result) }
     }
 }
