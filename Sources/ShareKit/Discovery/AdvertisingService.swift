@@ -6,6 +6,8 @@ import ServiceLifecycle
 struct AdvertisingService: Service {
     let name: String
     let interval: Double
+    /// True when the server listens on IPv6 too, so IPv6 addresses may be advertised.
+    let ipv6: Bool
     let logger: Logger
     /// Delivers the bound port and the URLs printed for it, once.
     let bound: AsyncStream<(port: Int, urls: [String])>
@@ -19,7 +21,11 @@ struct AdvertisingService: Service {
             return nil
         }
         guard let (port, urls) = first ?? nil else { return }
-        let advertiser = ShareAdvertiser(ShareAdvertisement(name: name, port: port, interval: interval), logger: logger)
+        let advertiser = ShareAdvertiser(
+            ShareAdvertisement(name: name, port: port, interval: interval),
+            logger: logger,
+            ipv6: ipv6
+        )
         advertiser.start(serverURLs: urls)
         onStart(advertiser)
         // Wait for SIGINT/SIGTERM (or cancellation), then take the record off the network at once.

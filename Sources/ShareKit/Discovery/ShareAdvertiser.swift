@@ -41,6 +41,10 @@ package final class ShareAdvertiser: @unchecked Sendable {
     private let logger: Logger
     private var owner: AvahiClientOwner?
     private var group: OpaquePointer?
+    /// Set by `withdraw()` under the poll lock, so that no callback registers again afterwards.
+    private var withdrawn = false
+    /// IPv4 only, unless the server listens on IPv6 too: never advertise an address nobody answers on.
+    private let proto: Int32
     private let status = Mutex<Status>(.starting)
 
     /// Where the advertisement stands, for `share start`'s messages and the tests.
@@ -55,9 +59,10 @@ package final class ShareAdvertiser: @unchecked Sendable {
         case withdrawn
     }
 
-    package init(_ advertisement: ShareAdvertisement, logger: Logger) {
+    package init(_ advertisement: ShareAdvertisement, logger: Logger, ipv6: Bool = false) {
         self.advertisement = advertisement
         self.logger = logger
+        self.proto = ipv6 ? share_avahi_proto_unspec() : share_avahi_proto_inet()
     }
 
     /// The current status.
@@ -86,6 +91,7 @@ package final class ShareAdvertiser: @unchecked Sendable {
     package func withdraw() {
         guard let owner else { return }
         owner.withLock {
+            withdrawn = true
             if let group {
                 avahi_entry_group_free(group)
                 self.group = nil
@@ -105,8 +111,12 @@ package final class ShareAdvertiser: @unchecked Sendable {
     private func handle(_ event: AvahiClientOwner.Event, owner: AvahiClientOwner, serverURLs: [String]) {
         switch event {
         case .running:
+            guard !withdrawn else { return }
             if group == nil {
                 register(client: owner.client)
+            } else if let group, avahi_entry_group_is_empty(group) != 0 {
+                // Reset after our host name was re-registered (S_REGISTERING or S_COLLISION): add it again.
+                addService(to: group)
             }
         case .registering:
             if let group { avahi_entry_group_reset(group) }
@@ -181,7 +191,7 @@ package final class ShareAdvertiser: @unchecked Sendable {
         var result = avahi_entry_group_add_service_strlst(
             group,
             share_avahi_if_unspec(),
-            share_avahi_proto_unspec(),
+            proto,
             AvahiPublishFlags(0),
             advertisement.name,
             ShareAdvertisement.serviceType,
@@ -201,7 +211,7 @@ package final class ShareAdvertiser: @unchecked Sendable {
             result = avahi_entry_group_add_service_subtype(
                 group,
                 share_avahi_if_unspec(),
-                share_avahi_proto_unspec(),
+                proto,
                 AvahiPublishFlags(0),
                 advertisement.name,
                 ShareAdvertisement.serviceType,
