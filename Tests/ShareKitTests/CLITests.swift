@@ -49,6 +49,20 @@ struct CLITests {
         }
     }
 
+    @Test("The X server killed mid-share: share start stops with a message and a non-zero exit")
+    func xServerKilled() async throws {
+        let xvfb = try XvfbServer.start(width: 320, height: 240, depth: 24)
+        defer { xvfb.stop() }
+        let share = try ShareProcess(["start", "--port", "0", "--bind", "127.0.0.1", "--display", xvfb.displayName])
+        let lines = try await share.outputLines(atLeast: 1)
+        #expect(lines.first?.hasPrefix("http://127.0.0.1:") == true, "stderr: \(share.standardError)")
+        xvfb.stop()
+        let status = try await share.exitStatus(within: .seconds(10))
+        #expect(status == 1, "stderr: \(share.standardError)")
+        #expect(share.standardError.contains("The X display '\(xvfb.displayName)' went away"))
+        #expect(share.standardError.contains("Start share again"))
+    }
+
     @Test("A wrong DISPLAY: a non-zero exit and advice on DISPLAY, --test-card and Wayland")
     func wrongDisplay() async throws {
         let share = try ShareProcess(["start", "--port", "0"], environment: ["DISPLAY": ":4243"])

@@ -15,8 +15,8 @@ final class XScreenCapturer {
     }
 
     let displayName: String
-    let width: Int
-    let height: Int
+    private(set) var width: Int
+    private(set) var height: Int
     let depth: Int
     private(set) var method: Method
     private var display: OpaquePointer?
@@ -31,6 +31,7 @@ final class XScreenCapturer {
         guard let requested, !requested.isEmpty else { throw ShareError.displayUnavailable(nil) }
         guard let display = XOpenDisplay(requested) else { throw ShareError.displayUnavailable(requested) }
         let screen = share_DefaultScreen(display)
+        XErrorTrap.watch(display)
         self.display = display
         self.displayName = requested
         self.root = share_RootWindow(display, screen)
@@ -67,15 +68,33 @@ final class XScreenCapturer {
     /// Detaches shared memory and closes the display. Safe to call twice.
     func close() {
         guard let display else { return }
-        shared?.release(display: display)
+        if XErrorTrap.isLost(display) {
+            // The connection is dead: no more Xlib calls on it. Only our side of the segment is left to drop.
+            shared?.detachLocally()
+        } else {
+            shared?.release(display: display)
+            XCloseDisplay(display)
+        }
+        XErrorTrap.forget(display)
         shared = nil
-        XCloseDisplay(display)
         self.display = nil
+    }
+
+    /// True once the X server is gone (killed, or the session ended).
+    var isLost: Bool { display.map(XErrorTrap.isLost) ?? false }
+
+    /// A round trip to the server, so that a dead connection is noticed even while nobody watches.
+    func checkConnection() throws {
+        guard let display, !XErrorTrap.isLost(display) else { throw ShareError.displayLost(displayName) }
+        XSync(display, 0)
+        if XErrorTrap.isLost(display) { throw ShareError.displayLost(displayName) }
     }
 
     /// Reads the whole root window and converts it to RGB.
     func capture() throws -> Frame {
         guard let display else { throw ShareError("The X display '\(displayName)' is closed.") }
+        guard !XErrorTrap.isLost(display) else { throw ShareError.displayLost(displayName) }
+        followSizeChanges(display)
         if let shared {
             if XShmGetImage(display, root, shared.image, 0, 0, share_AllPlanes()) != 0 {
                 return shared.layout.frame(
@@ -92,6 +111,7 @@ final class XScreenCapturer {
         guard let image = XGetImage(display, root, 0, 0, UInt32(width), UInt32(height), share_AllPlanes(), ZPixmap)
         else {
             _ = XErrorTrap.take(for: display)
+            if XErrorTrap.isLost(display) { throw ShareError.displayLost(displayName) }
             throw ShareError(
                 "The X server '\(displayName)' refused to hand over the screen image. "
                     + "Check that the display is still running and try again."
@@ -106,6 +126,30 @@ final class XScreenCapturer {
             )
         }
         return layout.frame(from: UnsafeRawPointer(image.pointee.data), width: width, height: height)
+    }
+}
+
+extension XScreenCapturer {
+    /// Notices a new screen size (xrandr, a projector plugged in) and makes a shared image of the new size.
+    private func followSizeChanges(_ display: OpaquePointer) {
+        var rootReturn: Window = 0
+        var x: Int32 = 0
+        var y: Int32 = 0
+        var newWidth: UInt32 = 0
+        var newHeight: UInt32 = 0
+        var border: UInt32 = 0
+        var newDepth: UInt32 = 0
+        guard XGetGeometry(display, root, &rootReturn, &x, &y, &newWidth, &newHeight, &border, &newDepth) != 0,
+            Int(newWidth) != width || Int(newHeight) != height, newWidth > 0, newHeight > 0,
+            Int(newWidth) * Int(newHeight) <= 16384 * 16384
+        else { return }
+        width = Int(newWidth)
+        height = Int(newHeight)
+        if let old = shared {
+            old.release(display: display)
+            shared = SharedImage(display: display, visual: visual, depth: depth, width: width, height: height)
+            method = shared == nil ? .getImage : .sharedMemory
+        }
     }
 }
 
@@ -197,6 +241,14 @@ private final class SharedImage {
         self.image = image
         self.info = info
         self.layout = layout
+    }
+
+    /// Drops this process's side of the segment when the server is gone, and frees the image.
+    func detachLocally() {
+        shmdt(info.pointee.shmaddr)
+        image.pointee.data = nil
+        _ = share_XDestroyImage(image)
+        info.deallocate()
     }
 
     /// Detaches the segment from the server and from this process, and frees the image.

@@ -1,4 +1,5 @@
 import NIOPosix
+import ServiceLifecycle
 
 /// Frames from an X display's root window.
 ///
@@ -44,6 +45,11 @@ package final class XScreenSource: FrameSource, @unchecked Sendable {
         try await thread.runIfActive { try self.capturer.capture() }
     }
 
+    /// Makes one round trip to the X server; throws `ShareError.displayLost` once it is gone.
+    package func checkConnection() async throws {
+        try await thread.runIfActive { try self.capturer.checkConnection() }
+    }
+
     /// Closes the display on its own thread, then stops that thread.
     package func close() async {
         _ = try? await thread.runIfActive { self.capturer.close() }
@@ -58,4 +64,20 @@ package final class XScreenSource: FrameSource, @unchecked Sendable {
 private struct UncheckedBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
+}
+
+/// Watches the X connection while sharing, so that a dead X server ends the share even when nobody is watching.
+///
+/// One `XSync` a second on the X thread (a few microseconds). When the server is gone it throws
+/// `ShareError.displayLost`, which shuts the whole share down gracefully: the advertisement is withdrawn and
+/// `share start` exits non-zero with that message.
+struct DisplayWatchService: Service {
+    let source: XScreenSource
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            try await source.checkConnection()
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+        }
+    }
 }

@@ -79,12 +79,26 @@ public enum ShareServer {
             boundContinuation.finish()
         }
 
-        // Services stop in reverse order: the advertisement is withdrawn before the server stops.
-        var services: [any Service] = [application]
-        if configuration.advertise && !ShareURLs.isLoopback(configuration.bindAddress) {
+        // Services stop in reverse order: the advertisement is withdrawn first, the server stops last. A
+        // failing service (the X server went away) shuts the others down gracefully.
+        var services = [ServiceGroupConfiguration.ServiceConfiguration(service: application)]
+        if let screen {
             services.append(
-                AdvertisingService(name: name, interval: configuration.interval, logger: logger, bound: bound)
+                .init(
+                    service: DisplayWatchService(source: screen),
+                    failureTerminationBehavior: .gracefullyShutdownGroup
+                )
             )
+        }
+        if configuration.advertise && !ShareURLs.isLoopback(configuration.bindAddress) {
+            let advertising = AdvertisingService(
+                name: name,
+                interval: configuration.interval,
+                ipv6: configuration.bindAddress.contains(":"),
+                logger: logger,
+                bound: bound
+            )
+            services.append(.init(service: advertising))
         }
         var groupConfiguration = ServiceGroupConfiguration(
             services: services,

@@ -28,6 +28,14 @@ extension ShareError {
         )
     }
 
+    /// The X server went away while sharing.
+    package static func displayLost(_ name: String) -> ShareError {
+        ShareError(
+            "The X display '\(name)' went away (the X server stopped or the session ended), so sharing stopped. "
+                + "Start share again from your desktop session."
+        )
+    }
+
     /// The port is taken by another program.
     package static func portInUse(_ port: Int, address: String) -> ShareError {
         ShareError(
