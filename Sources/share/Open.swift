@@ -44,7 +44,12 @@ extension Share {
             }
             switch BrowserLauncher.open(share.url) {
             case .opened(let command):
-                FileHandle.standardError.write(Data("Opened \(share.name) (\(share.url)) with \(command).\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "Opened \(ShareListing.printable(share.name)) (\(ShareListing.printable(share.url))) with \(command).\n"
+                            .utf8
+                    )
+                )
             case .noBrowser(let tried):
                 FileHandle.standardError.write(
                     Data(
@@ -52,7 +57,7 @@ extension Share {
                             + "install xdg-utils; meanwhile open this URL yourself:\n").utf8
                     )
                 )
-                ShareServer.printLine(share.url)
+                ShareServer.printLine(ShareListing.printable(share.url))
             }
         }
     }

@@ -70,4 +70,35 @@ struct ListingTests {
         let advertisement = ShareAdvertisement(name: "Room 4", port: 8000, interval: 1)
         #expect(advertisement.txt == ["txtvers=1", "path=/", "version=\(ShareVersion.current)", "interval=1.0"])
     }
+
+    @Test("Names from the network cannot send escape sequences to the terminal")
+    func printable() {
+        let hostile = "Room\u{1B}]52;c;ZXZpbA==\u{07}\u{202E}4"
+        let shown = ShareListing.printable(hostile)
+        #expect(!shown.unicodeScalars.contains { $0.value < 0x20 || $0 == "\u{202E}" })
+        #expect(shown.hasPrefix("Room\u{FFFD}]52"))
+        let table = ShareListing.table(
+            [
+                DiscoveredShare(
+                    name: hostile,
+                    host: "evil\u{1B}[2J.local",
+                    port: 1,
+                    path: "/",
+                    addresses: ["10.0.0.1"],
+                    txt: [:],
+                    isShare: true
+                )
+            ],
+            showKind: false
+        )
+        #expect(!table.contains("\u{1B}"))
+    }
+
+    @Test("Only a plain printable absolute path from TXT goes into the URL")
+    func paths() {
+        #expect(ShareBrowserPaths.safe("/admin") == "/admin")
+        #expect(ShareBrowserPaths.safe("admin") == nil)
+        #expect(ShareBrowserPaths.safe("/a b") == nil)
+        #expect(ShareBrowserPaths.safe("/\u{1B}[2J") == nil)
+    }
 }

@@ -60,6 +60,16 @@ package enum ShareBrowser {
     }
 }
 
+/// Paths from TXT records.
+package enum ShareBrowserPaths {
+    /// A TXT `path` is used only when it is a plain absolute path of printable ASCII: it goes into a URL that
+    /// is printed and handed to a browser.
+    package static func safe(_ path: String) -> String? {
+        guard path.hasPrefix("/"), path.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return nil }
+        return path
+    }
+}
+
 /// One browse: a client, one or two service browsers, and a resolver per service found.
 ///
 /// All its state lives on Avahi's poll thread (callbacks) except `close()`, which runs elsewhere after the poll
@@ -273,7 +283,7 @@ private final class BrowseSession: @unchecked Sendable {
         share.host = host
         share.port = port
         share.txt = pairs
-        share.path = pairs["path"].flatMap { $0.isEmpty ? nil : $0 } ?? "/"
+        share.path = pairs["path"].flatMap(ShareBrowserPaths.safe) ?? "/"
         share.isShare = shareNames.contains(name)
         if let addressString, !share.addresses.contains(addressString) {
             share.addresses.append(addressString)

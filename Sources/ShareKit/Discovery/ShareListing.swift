@@ -14,11 +14,26 @@ package enum ShareListing {
         Ask the presenter for the URL that 'share start' printed, and open it directly.
         """
 
+    /// Text from the network made safe for a terminal: control and format characters (escape sequences that
+    /// could fake or hide lines) become U+FFFD.
+    package static func printable(_ text: String) -> String {
+        String(
+            String.UnicodeScalarView(
+                text.unicodeScalars.map { scalar in
+                    switch scalar.properties.generalCategory {
+                    case .control, .format: "\u{FFFD}"
+                    default: scalar
+                    }
+                }
+            )
+        )
+    }
+
     /// A readable table: name, URL and host (and kind, with --all).
     package static func table(_ shares: [DiscoveredShare], showKind: Bool) -> String {
         var rows = [showKind ? ["NAME", "URL", "HOST", "KIND"] : ["NAME", "URL", "HOST"]]
         for share in shares {
-            var row = [share.name, share.url, share.host]
+            var row = [printable(share.name), printable(share.url), printable(share.host)]
             if showKind { row.append(share.isShare ? "share" : "web page") }
             rows.append(row)
         }
@@ -64,10 +79,14 @@ package enum ShareListing {
                 guard seen[share.name] != share else { continue }
                 let verb = seen[share.name] == nil ? "added" : "changed"
                 seen[share.name] = share
-                output(json ? jsonEvent(verb, share, name: share.name) : "+ \(share.name)  \(share.url)  \(share.host)")
+                output(
+                    json
+                        ? jsonEvent(verb, share, name: share.name)
+                        : "+ \(printable(share.name))  \(share.url)  \(printable(share.host))"
+                )
             case .removed(let name):
                 guard seen.removeValue(forKey: name) != nil else { continue }
-                output(json ? jsonEvent("removed", nil, name: name) : "- \(name)")
+                output(json ? jsonEvent("removed", nil, name: name) : "- \(printable(name))")
             case .allForNow:
                 continue
             }
@@ -93,18 +112,18 @@ package enum ShareListing {
                 ChoiceError(
                     kind: .several,
                     description: "\(shares.count) shares are on the network; name the one to open, for example: "
-                        + "share open \"\(shares[0].name)\""
+                        + "share open \"\(printable(shares[0].name))\""
                 )
             )
         }
         if let exact = shares.first(where: { $0.name == name }) { return .success(exact) }
         let matches = shares.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }
         if matches.count == 1 { return .success(matches[0]) }
-        let known = shares.map { "\"\($0.name)\"" }.joined(separator: ", ")
+        let known = shares.map { "\"\(printable($0.name))\"" }.joined(separator: ", ")
         return .failure(
             ChoiceError(
                 kind: .unknown,
-                description: "No share called \"\(name)\" on the network. Shares found: \(known). "
+                description: "No share called \"\(printable(name))\" on the network. Shares found: \(known). "
                     + "Run 'share list' to see them with their URLs."
             )
         )
