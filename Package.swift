@@ -36,6 +36,11 @@ let package = Package(
             providers: [.apt(["libavahi-client-dev"])]
         ),
         .systemLibrary(
+            name: "CQRencode",
+            pkgConfig: "libqrencode",
+            providers: [.apt(["libqrencode-dev"])]
+        ),
+        .systemLibrary(
             name: "CPNG",
             pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]
@@ -53,6 +58,7 @@ let package = Package(
             dependencies: [
                 "CX11",
                 "CAvahi",
+                "CQRencode",
                 "CPNGWriter",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -50,6 +50,9 @@ extension Share {
         @Flag(help: "Do not advertise the share on the network; viewers need the printed URL.")
         var noAdvertise = false
 
+        @Flag(help: "Do not print a QR code of the URL (it is only printed when stdout is a terminal).")
+        var noQr = false
+
         @OptionGroup var logging: LoggingOptions
 
         var startConfiguration: StartConfiguration {
@@ -60,7 +63,8 @@ extension Share {
                 displayName: display,
                 name: name,
                 testCard: testCard,
-                advertise: !noAdvertise
+                advertise: !noAdvertise,
+                qrCode: !noQr
             )
         }
 

@@ -49,6 +49,40 @@ struct CLITests {
         }
     }
 
+    @Test("On a terminal, share start prints a QR code of the first URL; --no-qr turns it off")
+    func qrCodeOnTerminal() async throws {
+        for (arguments, expectsCode) in [([String](), true), (["--no-qr"], false)] {
+            let command =
+                ([TestEnvironment.shareExecutable, "start", "--test-card", "--port", "0", "--bind", "127.0.0.1"]
+                + arguments).joined(separator: " ")
+            let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("tty-\(UUID().uuidString)")
+                .path
+            defer { try? FileManager.default.removeItem(atPath: outputPath) }
+            // script(1) gives share a pseudo-terminal as stdout, as a presenter's terminal would.
+            let terminal = try ChildProcess(
+                executable: "/usr/bin/script",
+                arguments: ["-qec", command, "/dev/null"],
+                environment: ProcessInfo.processInfo.environment.merging([
+                    "DBUS_SYSTEM_BUS_ADDRESS": TestEnvironment.noBus
+                ]) { $1 },
+                standardOutputPath: outputPath
+            )
+            var output = ""
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+                if output.contains("Sharing. Press Ctrl-C") { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+            terminal.stop()
+            #expect(output.contains("http://127.0.0.1:"))
+            #expect(output.contains("Scan to open http://127.0.0.1:") == expectsCode, "\(arguments): \(output)")
+            #expect(output.contains("\u{1B}[30;47m") == expectsCode)
+        }
+    }
+
     @Test("The X server killed mid-share: share start stops with a message and a non-zero exit")
     func xServerKilled() async throws {
         let xvfb = try XvfbServer.start(width: 320, height: 240, depth: 24)

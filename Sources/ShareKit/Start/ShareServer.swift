@@ -17,11 +17,12 @@ public enum ShareServer {
         name: String,
         host: String,
         logger: Logger,
+        state: ShareState = ShareState(),
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let page = ViewerPage(name: name, host: host, interval: configuration.interval)
         return Application(
-            responder: ShareResponder(frames: frames, page: page),
+            responder: ShareResponder(frames: frames, page: page, state: state),
             configuration: .init(
                 address: .hostname(configuration.bindAddress, port: configuration.port),
                 serverName: "share/\(ShareVersion.current)"
@@ -56,13 +57,15 @@ public enum ShareServer {
             source = opened
         }
         let frames = FrameStore(source: source, interval: .milliseconds(Int64(configuration.interval * 1000)))
+        let state = ShareState()
         let (bound, boundContinuation) = AsyncStream.makeStream(of: (port: Int, urls: [String]).self)
         let application = buildApplication(
             configuration: configuration,
             frames: frames,
             name: name,
             host: host,
-            logger: logger
+            logger: logger,
+            state: state
         ) { port in
             let urls = ShareURLs.urls(
                 bindAddress: configuration.bindAddress,
@@ -71,6 +74,14 @@ public enum ShareServer {
                 interfaceAddresses: ShareURLs.localIPv4Addresses()
             )
             for url in urls { output(url) }
+            if configuration.qrCode, isatty(STDOUT_FILENO) == 1, let first = urls.first,
+                let code = TerminalQRCode(first)
+            {
+                // Phones join by scanning; only for a person at a terminal, never in a pipe or a log.
+                output("")
+                for line in code.rendered() { output("  " + line) }
+                output("  Scan to open \(first)")
+            }
             logger.notice(
                 "Sharing. Press Ctrl-C to stop.",
                 metadata: ["source": "\(source.summary)", "interval": "\(configuration.interval)s", "name": "\(name)"]
@@ -81,7 +92,10 @@ public enum ShareServer {
 
         // Services stop in reverse order: the advertisement is withdrawn first, the server stops last. A
         // failing service (the X server went away) shuts the others down gracefully.
-        var services = [ServiceGroupConfiguration.ServiceConfiguration(service: application)]
+        var services = [
+            ServiceGroupConfiguration.ServiceConfiguration(service: application),
+            .init(service: ShareEndService(state: state)),
+        ]
         if let screen {
             services.append(
                 .init(

@@ -18,6 +18,8 @@ public struct StartConfiguration: Sendable {
     public var testCard: Bool
     /// Advertise the share on the LAN through Avahi.
     public var advertise: Bool
+    /// Print a QR code of the first URL (only ever when stdout is a terminal).
+    public var qrCode: Bool
 
     /// The allowed range of `interval`, in seconds.
     public static let intervalRange: ClosedRange<Double> = 0.1...3600
@@ -29,7 +31,8 @@ public struct StartConfiguration: Sendable {
         displayName: String? = nil,
         name: String? = nil,
         testCard: Bool = false,
-        advertise: Bool = true
+        advertise: Bool = true,
+        qrCode: Bool = true
     ) {
         self.port = port
         self.bindAddress = bindAddress
@@ -38,6 +41,7 @@ public struct StartConfiguration: Sendable {
         self.name = name
         self.testCard = testCard
         self.advertise = advertise
+        self.qrCode = qrCode
     }
 
     /// Problems with the values, each phrased as what to change; empty when all is well.
