@@ -11,6 +11,7 @@ package struct ShareResponder: HTTPResponder {
     package typealias Context = BasicRequestContext
 
     private let frames: FrameStore
+    private let state: ShareState
     private let page: StaticAsset
     private let script: StaticAsset
     private let styleSheet: StaticAsset
@@ -20,8 +21,12 @@ package struct ShareResponder: HTTPResponder {
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
         + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-    package init(frames: FrameStore, page: ViewerPage) {
+    /// The longest a viewer's `GET /status?wait=S` is held open.
+    static let longestStatusWait: Duration = .seconds(30)
+
+    package init(frames: FrameStore, page: ViewerPage, state: ShareState) {
         self.frames = frames
+        self.state = state
         self.page = StaticAsset(text: page.html, contentType: "text/html; charset=utf-8")
         self.script = StaticAsset(text: ViewerPage.script, contentType: "text/javascript; charset=utf-8")
         self.styleSheet = StaticAsset(text: ViewerPage.styleSheet, contentType: "text/css; charset=utf-8")
@@ -34,6 +39,7 @@ package struct ShareResponder: HTTPResponder {
         case "/viewer.js": resource = .asset(script)
         case "/viewer.css": resource = .asset(styleSheet)
         case "/screen.png": resource = .frame
+        case "/status": resource = .status
         default:
             return Self.plain(.notFound, "Not found. The shared screen is at / and the latest frame at /screen.png.\n")
         }
@@ -50,7 +56,10 @@ package struct ShareResponder: HTTPResponder {
                 response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
             }
             return response
+        case .status:
+            return await status(request)
         case .frame:
+            if state.hasEnded { return Self.ended() }
             let frame: EncodedFrame
             do {
                 frame = try await frames.currentFrame()
@@ -74,6 +83,33 @@ package struct ShareResponder: HTTPResponder {
     private enum Resource {
         case asset(StaticAsset)
         case frame
+        case status
+    }
+
+    /// `GET /status`: `{"state":"live"}` or `{"state":"ended"}`. With `?wait=S` (at most 30) the answer waits
+    /// until the share ends or S seconds pass, so a viewer learns of the end at once without polling.
+    private func status(_ request: Request) async -> Response {
+        var ended = state.hasEnded
+        if !ended, request.method == .get, let wait = request.uri.queryParameters.get("wait", as: Double.self) {
+            guard wait.isFinite, wait >= 0 else {
+                return Self.plain(.badRequest, "wait must be a number of seconds from 0 to 30.\n")
+            }
+            let limit = min(Duration.milliseconds(Int64(wait * 1000)), Self.longestStatusWait)
+            ended = await state.waitForEnd(timeout: limit)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        headers[.xContentTypeOptions] = "nosniff"
+        let body = ended ? #"{"state":"ended"}"# : #"{"state":"live"}"#
+        headers[.contentLength] = String(body.utf8.count)
+        if request.method == .head { return Response(status: .ok, headers: headers, body: .init()) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// What `/screen.png` answers once the presenter stopped sharing.
+    private static func ended() -> Response {
+        plain(.gone, "The presenter stopped sharing.\n")
     }
 
     /// A 200 with the body, or a 304 when `If-None-Match` names the current tag; HEAD gets the headers only.
