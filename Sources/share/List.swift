@@ -28,16 +28,9 @@ extension Share {
         @Flag(help: "Keep browsing and print shares as they appear and disappear, until Ctrl-C.")
         var watch = false
 
-        @Option(help: ArgumentHelp("Give up browsing after this many seconds.", valueName: "seconds"))
-        var timeout: Double = 3
+        @OptionGroup var browsing: BrowseOptions
 
         @OptionGroup var logging: LoggingOptions
-
-        func validate() throws {
-            guard timeout > 0, timeout <= 600 else {
-                throw ValidationError("--timeout must be more than 0 and at most 600 seconds; got \(timeout).")
-            }
-        }
 
         func run() async throws {
             _ = logging.bootstrap(label: "share.list")
@@ -45,7 +38,7 @@ extension Share {
                 try await ShareListing.watch(includeAll: all, json: json, output: ShareServer.printLine)
                 return
             }
-            let shares = try await ShareBrowser.list(includeAll: all, timeout: .milliseconds(Int64(timeout * 1000)))
+            let shares = try await ShareBrowser.list(includeAll: all, timeout: browsing.duration)
             if json {
                 ShareServer.printLine(ShareListing.json(shares))
             } else if shares.isEmpty {

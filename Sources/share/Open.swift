@@ -20,20 +20,13 @@ extension Share {
         @Argument(help: "The share's name, as 'share list' shows it.")
         var name: String?
 
-        @Option(help: ArgumentHelp("Give up browsing after this many seconds.", valueName: "seconds"))
-        var timeout: Double = 3
+        @OptionGroup var browsing: BrowseOptions
 
         @OptionGroup var logging: LoggingOptions
 
-        func validate() throws {
-            guard timeout > 0, timeout <= 600 else {
-                throw ValidationError("--timeout must be more than 0 and at most 600 seconds; got \(timeout).")
-            }
-        }
-
         func run() async throws {
             _ = logging.bootstrap(label: "share.open")
-            let shares = try await ShareBrowser.list(includeAll: false, timeout: .milliseconds(Int64(timeout * 1000)))
+            let shares = try await ShareBrowser.list(includeAll: false, timeout: browsing.duration)
             let share: DiscoveredShare
             switch ShareListing.choose(name, from: shares) {
             case .success(let chosen):

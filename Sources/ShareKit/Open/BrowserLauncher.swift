@@ -57,27 +57,10 @@ package enum BrowserLauncher {
         return nil
     }
 
-    /// Starts the browser with a clean signal mask; true unless it fails within the first moments.
+    /// Starts the browser; true unless it fails within the first moments.
     private static func launch(_ executable: String, _ arguments: [String]) -> Bool {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { for argument in argv { free(argument) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, executable, &actions, &attributes, argv, environ) == 0 else { return false }
+        guard let pid = try? Spawn.start(executable, Array(arguments.dropFirst()), standardError: .devNull)
+        else { return false }
         // xdg-open and most $BROWSER wrappers hand over and exit at once; a real browser keeps running.
         // Either is success; a quick non-zero exit (no display, no handler) means "try the next one".
         let deadline = Date().addingTimeInterval(3)

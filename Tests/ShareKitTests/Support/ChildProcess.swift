@@ -1,5 +1,7 @@
 import Foundation
 
+@testable import ShareKit
+
 /// A process started with `posix_spawn`, with a clean signal mask and default signal handlers.
 ///
 /// Foundation's `Process` passes on the signal mask of the thread that starts it, and the test process blocks
@@ -21,50 +23,20 @@ final class ChildProcess: Sendable {
         standardErrorPath: String? = nil,
         closeInChild: [Int32] = []
     ) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        if let fd = standardOutputFD {
-            posix_spawn_file_actions_adddup2(&actions, fd, 1)
-        } else {
-            posix_spawn_file_actions_addopen(
-                &actions,
-                1,
-                standardOutputPath ?? "/dev/null",
-                O_WRONLY | O_CREAT | O_TRUNC,
-                0o600
+        let output: Spawn.Output =
+            if let fd = standardOutputFD { .descriptor(fd) } else { standardOutputPath.map { .file($0) } ?? .devNull }
+        let pid: pid_t
+        do {
+            pid = try Spawn.start(
+                executable,
+                arguments,
+                environment: environment,
+                standardOutput: output,
+                standardError: standardErrorPath.map { .file($0) } ?? .devNull,
+                closeInChild: closeInChild
             )
-        }
-        posix_spawn_file_actions_addopen(
-            &actions,
-            2,
-            standardErrorPath ?? "/dev/null",
-            O_WRONLY | O_CREAT | O_TRUNC,
-            0o600
-        )
-        for fd in closeInChild { posix_spawn_file_actions_addclose(&actions, fd) }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in argv + envp { free(pointer) }
-        }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard result == 0 else {
-            throw EnvironmentError(description: "Cannot start \(executable): \(String(cString: strerror(result)))")
+        } catch {
+            throw EnvironmentError(description: "\(error)")
         }
         self.pid = pid
         TestEnvironment.recordPID(pid)
