@@ -55,6 +55,17 @@ struct HTTPTests {
             #expect(html.contains("http-equiv=\"refresh\""), "works without JavaScript")
             let script = try await client.execute(uri: "/viewer.js", method: .get)
             #expect(script.status == .ok)
+            let css = try await client.execute(uri: "/viewer.css", method: .get)
+            #expect(css.status == .ok)
+            // Self-contained: the LAN may have no internet, so nothing is loaded from anywhere else.
+            for text in [html, String(buffer: script.body), String(buffer: css.body)] {
+                #expect(!text.contains("http://") && !text.contains("https://") && !text.contains("url("))
+            }
+            #expect(!html.contains("<script>"), "no inline script, so the strict CSP holds")
+            #expect(response.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
+            #expect(response.headers[HTTPField.Name("Referrer-Policy")!] == "no-referrer")
+            #expect(response.headers[.eTag] != nil, "the page is cacheable with an ETag")
+            #expect(html.utf8.count + script.body.readableBytes + css.body.readableBytes < 12_000, "a few KB")
             #expect(String(buffer: script.body).contains("setTimeout"))
         }
     }

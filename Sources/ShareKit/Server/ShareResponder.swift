@@ -33,6 +33,12 @@ package struct ShareResponder: HTTPResponder {
     }
 
     package func respond(to request: Request, context: Context) async throws -> Response {
+        context.logger.debug(
+            "Request",
+            metadata: [
+                "method": "\(request.method)", "path": "\(request.uri.path)",
+            ]
+        )
         let resource: Resource
         switch request.uri.path {
         case "/", "/index.html": resource = .asset(page)
