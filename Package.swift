@@ -49,7 +49,8 @@ let package = Package(
         // side so that no longjmp ever crosses a Swift frame.
         .target(
             name: "CPNGWriter",
-            dependencies: ["CPNG"]
+            dependencies: ["CPNG"],
+            linkerSettings: [.linkedLibrary("z")]
         ),
 
         // MARK: The library that holds all behaviour
