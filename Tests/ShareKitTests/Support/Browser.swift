@@ -14,10 +14,7 @@ import Synchronization
 extension TestEnvironment {
     /// True when the project's test command asked for the real browser (`SHARE_TEST_REQUIRE` holds "browser" or
     /// "all"): then the browser suites fail, rather than skip, when their environment cannot be made.
-    static var requiresBrowser: Bool {
-        (ProcessInfo.processInfo.environment["SHARE_TEST_REQUIRE"] ?? "").split(separator: ",")
-            .contains { $0 == "browser" || $0 == "all" }
-    }
+    static var requiresBrowser: Bool { requires("browser") }
 
     /// Run the browser suites when asked to, and wherever they can run: as root with Debian's chromium and
     /// chromium-driver installed.
@@ -33,15 +30,13 @@ struct BrowserError: Error, CustomStringConvertible {
     let description: String
 }
 
+/// How the harness's shared helpers (Namespace.swift) report a failed or hung command.
+private let browserFailure: @Sendable (String) -> any Error = { BrowserError(description: $0) }
+
 /// The programs the harness runs, by absolute path.
 private enum BrowserTools {
     static let chromium = "/usr/bin/chromium"
     static let chromedriver = "/usr/bin/chromedriver"
-    static let searchPath = ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"]
-
-    static func find(_ name: String) -> String? {
-        searchPath.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
 
     static func requireRoot() throws {
         guard geteuid() == 0 else {
@@ -56,120 +51,60 @@ private enum BrowserTools {
 private let loopbackHostIndex = Atomic<Int>(0)
 private let browserSessionIndex = Atomic<Int>(0)
 
-/// Runs a short command to completion without suspending (root-namespace `ip` commands, teardown), killing it after
-/// `timeout`. Returns status (nil on timeout), stdout and stderr.
-private func runBlocking(
-    _ executable: String,
-    _ arguments: [String],
-    environment: [String: String] = ProcessInfo.processInfo.environment,
-    scratch: String,
-    timeout: Duration = .seconds(15)
-) throws -> (status: Int32?, output: String, error: String) {
-    let name = UUID().uuidString
-    let outputPath = "\(scratch)/blocking-\(name).out"
-    let errorPath = "\(scratch)/blocking-\(name).err"
-    defer {
-        try? FileManager.default.removeItem(atPath: outputPath)
-        try? FileManager.default.removeItem(atPath: errorPath)
-    }
-    let process = try ChildProcess(
-        executable: executable,
-        arguments: arguments,
-        environment: environment,
-        standardOutputPath: outputPath,
-        standardErrorPath: errorPath
-    )
-    let deadline = ContinuousClock.now + timeout
-    while process.exitStatus == nil, ContinuousClock.now < deadline { usleep(2_000) }
-    let status = process.exitStatus
-    if status == nil { process.stop(grace: .milliseconds(200)) }
-    let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-    let error = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
-    return (status, output, error)
-}
-
-/// Runs a root-namespace harness command and throws unless it succeeds.
-private func runChecked(_ executable: String, _ arguments: [String], scratch: String) throws {
-    let result = try runBlocking(executable, arguments, scratch: scratch)
-    let commandLine = ([executable] + arguments).joined(separator: " ")
-    guard let status = result.status else {
-        throw BrowserError(description: "`\(commandLine)` did not finish within 15 s")
-    }
-    guard status == 0 else {
-        throw BrowserError(
-            description: "`\(commandLine)` failed with status \(status): "
-                + result.error.trimmingCharacters(in: .whitespacesAndNewlines)
-        )
-    }
-}
-
-/// Makes a fresh folder `<parent>/<prefix>.XXXXXX`.
-private func makeTemporaryDirectory(in parent: String, prefix: String) throws -> String {
-    var template = Array(((parent as NSString).appendingPathComponent("\(prefix).XXXXXX")).utf8CString)
-    guard let result = mkdtemp(&template) else {
-        throw EnvironmentError(
-            description: "Cannot make a temporary folder in \(parent): \(String(cString: strerror(errno)))"
-        )
-    }
-    return String(cString: result)
-}
-
 /// A network namespace with only loopback up, for a browser and the server it tests.
 ///
 /// Programs run inside it with `spawn` or `run` (`ip netns exec NS program args`, which execs, so a child's PID is the
 /// program's own). Nothing inside can reach any other network: a server there binds 127.0.0.1 and a browser there
 /// loads http://127.0.0.1:PORT/. `stop()` ends every process still inside by PID, deletes the namespace and removes
 /// `directory`.
-final class LoopbackHost: Sendable {
+final class LoopbackHost: NamespaceHost {
     /// The namespace's name, `share-web-<pid>-<n>`: unique per test process and per host.
     let namespace: String
     /// A scratch folder for this host (command output, browser profiles, pages to serve); removed by `stop()`.
     let directory: String
 
-    private let ip: String
-    /// What has been made so far, so that teardown undoes exactly that (also after a failed start).
-    private let made = Mutex<(namespace: Bool, stopped: Bool)>((false, false))
-    private let counter = Atomic<Int>(0)
+    /// The namespace itself; teardown deletes it if it was made (also after a failed start).
+    let network: TestNamespace
+    private let stopped = Mutex<Bool>(false)
 
     private init(namespace: String, directory: String, ip: String) {
         self.namespace = namespace
         self.directory = directory
-        self.ip = ip
+        self.network = TestNamespace(
+            name: namespace,
+            ip: ip,
+            scratch: directory,
+            label: "in \(namespace)",
+            failure: browserFailure
+        )
     }
 
     /// Makes the namespace and brings its loopback up. Throws `EnvironmentError` saying what to do when the machine
     /// cannot (not root, or iproute2 missing).
     static func start() throws -> LoopbackHost {
         try BrowserTools.requireRoot()
-        guard let ip = BrowserTools.find("ip") else {
+        guard let ip = HarnessTools.find("ip") else {
             throw EnvironmentError(
                 description: "The browser tests' loopback host cannot be made: ip not found. Install it with: "
                     + "apt-get install iproute2"
             )
         }
-        var directory = try makeTemporaryDirectory(in: NSTemporaryDirectory(), prefix: "share-web")
         // Chromium puts a unix socket (at most 107 bytes) under its session's TMPDIR, inside this folder.
-        if "\(directory)/browser-9999/tmp/.org.chromium.Chromium.XXXXXX/SingletonSocket".utf8.count > 107 {
-            try? FileManager.default.removeItem(atPath: directory)
-            directory = try makeTemporaryDirectory(in: "/tmp", prefix: "share-web")
-        }
+        let directory = try makeScratchDirectory(
+            prefix: "share-web",
+            deepest: "/browser-9999/tmp/.org.chromium.Chromium.XXXXXX/SingletonSocket",
+            limit: 107
+        )
         let index = loopbackHostIndex.wrappingAdd(1, ordering: .relaxed).oldValue
         let host = LoopbackHost(namespace: "share-web-\(getpid())-\(index)", directory: directory, ip: ip)
         do {
-            try runChecked(ip, ["netns", "add", host.namespace], scratch: directory)
-            host.made.withLock { $0.namespace = true }
-            if let folder = netnsDirectory {
-                _ = FileManager.default.createFile(atPath: "\(folder)/\(host.namespace)", contents: Data())
-            }
-            try runChecked(ip, ["-n", host.namespace, "link", "set", "lo", "up"], scratch: directory)
+            try host.network.create()
         } catch {
             host.stop()
             throw error
         }
         return host
     }
-
-    private static var netnsDirectory: String? { ProcessInfo.processInfo.environment["SHARE_TEST_NETNS_DIR"] }
 
     /// The environment of programs run inside: this process's, minus proxy settings (nothing inside could reach a
     /// proxy), with a system-bus address where nothing listens (so a `share start` there never reaches any Avahi),
@@ -180,66 +115,17 @@ final class LoopbackHost: Sendable {
         return environment.merging(extra) { $1 }
     }
 
-    /// Starts `executable` inside the namespace (a bare name is looked up on PATH), with `environment(environment)`.
-    func spawn(
-        _ executable: String,
-        _ arguments: [String],
-        environment: [String: String] = [:],
-        standardOutputPath: String? = nil,
-        standardErrorPath: String? = nil
-    ) throws -> ChildProcess {
-        guard made.withLock({ $0.namespace && !$0.stopped }) else {
-            throw BrowserError(description: "The loopback host \(namespace) is not running")
-        }
-        return try ChildProcess(
-            executable: ip,
-            arguments: ["netns", "exec", namespace, executable] + arguments,
-            environment: self.environment(environment),
-            standardOutputPath: standardOutputPath,
-            standardErrorPath: standardErrorPath
-        )
+    /// `run` lets a command take 30 s unless told otherwise.
+    static var defaultRunTimeout: Duration { .seconds(30) }
+
+    /// What `spawn` and `run` give a program inside (a bare name is looked up on PATH): `environment(extra)`. They
+    /// throw `BrowserError` when the host is not running, and `run` when a command hangs.
+    func spawnEnvironment(_ extra: [String: String]) throws -> [String: String] {
+        guard isRunning else { throw BrowserError(description: "The loopback host \(namespace) is not running") }
+        return environment(extra)
     }
 
-    /// Runs a command inside the namespace to completion and returns its status, stdout and stderr. Throws
-    /// `BrowserError` (after killing it) if it runs longer than `timeout`.
-    func run(
-        _ executable: String,
-        _ arguments: [String],
-        environment: [String: String] = [:],
-        timeout: Duration = .seconds(30)
-    ) async throws -> (status: Int32, output: String, error: String) {
-        let number = counter.wrappingAdd(1, ordering: .relaxed).newValue
-        let outputPath = "\(directory)/run-\(number).out"
-        let errorPath = "\(directory)/run-\(number).err"
-        defer {
-            try? FileManager.default.removeItem(atPath: outputPath)
-            try? FileManager.default.removeItem(atPath: errorPath)
-        }
-        let process = try spawn(
-            executable,
-            arguments,
-            environment: environment,
-            standardOutputPath: outputPath,
-            standardErrorPath: errorPath
-        )
-        let status: Int32?
-        do {
-            status = try await process.wait(timeout: timeout)
-        } catch {
-            process.stop(grace: .milliseconds(200))
-            throw error
-        }
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let error = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
-        guard let status else {
-            process.stop(grace: .milliseconds(200))
-            throw BrowserError(
-                description: "`\(([executable] + arguments).joined(separator: " "))` in \(namespace) did not finish "
-                    + "within \(timeout); stdout: \(output.suffix(2_000)) stderr: \(error.suffix(2_000))"
-            )
-        }
-        return (status, output, error)
-    }
+    private var isRunning: Bool { network.isUp && !stopped.withLock { $0 } }
 
     /// Like `run`, but blocking the thread (for teardown paths that cannot suspend). Status nil on timeout.
     fileprivate func runBlockingInside(
@@ -247,61 +133,22 @@ final class LoopbackHost: Sendable {
         _ arguments: [String],
         timeout: Duration
     ) -> (status: Int32?, output: String, error: String) {
-        guard made.withLock({ $0.namespace && !$0.stopped }) else { return (nil, "", "") }
-        let result = try? runBlocking(
-            ip,
-            ["netns", "exec", namespace, executable] + arguments,
-            environment: environment(),
-            scratch: directory,
-            timeout: timeout
-        )
-        return result ?? (nil, "", "")
+        guard isRunning else { return (nil, "", "") }
+        return network.runBlocking(executable, arguments, environment: environment(), timeout: timeout)
     }
 
     /// The PIDs of the processes inside the namespace now (zombies excluded). All of them were started here.
-    func processIDs() -> [pid_t] {
-        // /run/netns/NAME is the namespace's nsfs file (bind-mounted); /proc/PID/ns/net links to "net:[inode]".
-        let attributes = try? FileManager.default.attributesOfItem(atPath: "/run/netns/\(namespace)")
-        guard let inode = (attributes?[.systemFileNumber] as? NSNumber)?.uint64Value else { return [] }
-        let link = "net:[\(inode)]"
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap { pid_t($0) }.filter { pid in
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")) == link
-        }
-    }
-
-    /// Ends every process inside the namespace, by PID: SIGTERM, then SIGKILL for those left after `grace`.
-    fileprivate func endProcesses(grace: Duration = .seconds(3)) {
-        var remaining = processIDs()
-        guard !remaining.isEmpty else { return }
-        for pid in remaining { kill(pid, SIGTERM) }
-        let deadline = ContinuousClock.now + grace
-        while !remaining.isEmpty, ContinuousClock.now < deadline {
-            usleep(20_000)
-            remaining = processIDs()
-        }
-        for pid in remaining { kill(pid, SIGKILL) }
-        let killDeadline = ContinuousClock.now + .seconds(2)
-        while !remaining.isEmpty, ContinuousClock.now < killDeadline {
-            usleep(20_000)
-            remaining = processIDs()
-        }
-    }
+    func processIDs() -> [pid_t] { network.processIDs() }
 
     /// Ends every process still inside (by PID), deletes the namespace and removes `directory`. Idempotent.
     func stop() {
-        let (hadNamespace, alreadyStopped) = made.withLock { state in
-            defer { state.stopped = true }
-            return (state.namespace, state.stopped)
+        let alreadyStopped = stopped.withLock { stopped in
+            defer { stopped = true }
+            return stopped
         }
         guard !alreadyStopped else { return }
-        if hadNamespace {
-            endProcesses()
-            _ = try? runChecked(ip, ["netns", "delete", namespace], scratch: directory)
-            if let folder = Self.netnsDirectory {
-                try? FileManager.default.removeItem(atPath: "\(folder)/\(namespace)")
-            }
-        }
+        if network.isUp { network.endProcesses() }
+        network.delete()
         try? FileManager.default.removeItem(atPath: directory)
     }
 

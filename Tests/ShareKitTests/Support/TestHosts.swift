@@ -13,17 +13,14 @@ import Synchronization
 extension TestEnvironment {
     /// True when the project's test command asked for real Avahi (`SHARE_TEST_REQUIRE` holds "avahi" or "all"):
     /// then the Avahi suites fail, rather than skip, when their environment cannot be made.
-    static var requiresAvahi: Bool {
-        (ProcessInfo.processInfo.environment["SHARE_TEST_REQUIRE"] ?? "").split(separator: ",")
-            .contains { $0 == "avahi" || $0 == "all" }
-    }
+    static var requiresAvahi: Bool { requires("avahi") }
 
     /// Run the Avahi suites under Scripts/test, and wherever they can run: as root with avahi-daemon, dbus-daemon
     /// and ip installed.
     static var runsAvahiSuites: Bool {
         requiresAvahi
-            || (geteuid() == 0 && HostTools.find("avahi-daemon") != nil && HostTools.find("dbus-daemon") != nil
-                && HostTools.find("ip") != nil)
+            || (geteuid() == 0 && HarnessTools.find("avahi-daemon") != nil
+                && HarnessTools.find("dbus-daemon") != nil && HarnessTools.find("ip") != nil)
     }
 }
 
@@ -32,6 +29,9 @@ struct TestHostError: Error, CustomStringConvertible {
     let description: String
 }
 
+/// How the harness's shared helpers (Namespace.swift) report a failed or hung command.
+private let hostFailure: @Sendable (String) -> any Error = { TestHostError(description: $0) }
+
 /// The programs the harness runs, by absolute path.
 private struct HostTools: Sendable {
     let ip: String
@@ -39,12 +39,6 @@ private struct HostTools: Sendable {
     let dbusSend: String
     let avahiDaemon: String
     let shell: String
-
-    static let searchPath = ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"]
-
-    static func find(_ name: String) -> String? {
-        searchPath.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
 
     /// Finds every tool, or says what is missing and how to install it.
     static func locate() throws -> HostTools {
@@ -55,7 +49,7 @@ private struct HostTools: Sendable {
             )
         }
         let names = ["ip", "dbus-daemon", "dbus-send", "avahi-daemon", "sh", "mount", "avahi-browse", "avahi-publish"]
-        let paths = names.map { find($0) }
+        let paths = names.map { HarnessTools.find($0) }
         let missing = zip(names, paths).filter { $0.1 == nil }.map(\.0)
         guard missing.isEmpty else {
             throw EnvironmentError(
@@ -76,31 +70,8 @@ private struct HostTools: Sendable {
 /// State shared by every set of hosts in this test process.
 private let harness = Mutex<(nextIndex: Int, routeUsers: Int)>((0, 0))
 
-/// Runs a short harness command (in the root namespace: `ip netns add`, `ip link ...`) to completion.
-@discardableResult
-private func runCommand(_ executable: String, _ arguments: [String], scratch: String) throws -> String {
-    let errorPath = "\(scratch)/command-\(UUID().uuidString).err"
-    defer { try? FileManager.default.removeItem(atPath: errorPath) }
-    let process = try ChildProcess(executable: executable, arguments: arguments, standardErrorPath: errorPath)
-    let deadline = ContinuousClock.now + .seconds(15)
-    while process.exitStatus == nil, ContinuousClock.now < deadline { usleep(2_000) }
-    let error = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
-    let commandLine = ([executable] + arguments).joined(separator: " ")
-    guard let status = process.exitStatus else {
-        process.stop(grace: .milliseconds(200))
-        throw TestHostError(description: "`\(commandLine)` did not finish within 15 s")
-    }
-    guard status == 0 else {
-        throw TestHostError(
-            description: "`\(commandLine)` failed with status \(status): "
-                + error.trimmingCharacters(in: .whitespacesAndNewlines)
-        )
-    }
-    return error
-}
-
 /// One test host: a network namespace with its own system bus and avahi-daemon.
-final class TestHost: Sendable {
+final class TestHost: NamespaceHost {
     /// A short label, "presenter" or "audience".
     let name: String
     /// The network namespace, unique per test process and per set of hosts.
@@ -114,10 +85,11 @@ final class TestHost: Sendable {
     /// The Avahi host name, so this host's services resolve to `<avahiHostName>.local`.
     let avahiHostName: String
 
+    /// The namespace itself: made and deleted by `TestHosts`.
+    let network: TestNamespace
     private let tools: HostTools
     private let bus = Mutex<ChildProcess?>(nil)
     private let avahi = Mutex<ChildProcess?>(nil)
-    private let counter = Atomic<Int>(0)
     private let avahiStarts = Atomic<Int>(0)
 
     fileprivate init(
@@ -135,6 +107,13 @@ final class TestHost: Sendable {
         self.avahiHostName = hostName
         self.tools = tools
         self.busAddress = "unix:path=\(directory)/bus"
+        self.network = TestNamespace(
+            name: namespace,
+            ip: tools.ip,
+            scratch: directory,
+            label: "on \(name)",
+            failure: hostFailure
+        )
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try Self.dbusConfig(socket: "\(directory)/bus").write(toFile: dbusConfigPath, atomically: true, encoding: .utf8)
         try Self.avahiConfig(hostName: hostName).write(toFile: avahiConfigPath, atomically: true, encoding: .utf8)
@@ -158,64 +137,13 @@ final class TestHost: Sendable {
         return environment
     }
 
-    /// Starts `executable` inside this host's namespace (`ip netns exec NS executable args`, which execs, so the
-    /// child's PID is the program's own), with DBUS_SYSTEM_BUS_ADDRESS set to this host's bus plus `environment`.
-    /// A bare name is looked up on PATH.
-    func spawn(
-        _ executable: String,
-        _ arguments: [String],
-        environment: [String: String] = [:],
-        standardOutputPath: String? = nil,
-        standardErrorPath: String? = nil
-    ) throws -> ChildProcess {
-        try ChildProcess(
-            executable: tools.ip,
-            arguments: ["netns", "exec", namespace, executable] + arguments,
-            environment: clientEnvironment.merging(environment) { $1 },
-            standardOutputPath: standardOutputPath,
-            standardErrorPath: standardErrorPath
-        )
-    }
+    /// `run` lets a command take 20 s unless told otherwise.
+    static var defaultRunTimeout: Duration { .seconds(20) }
 
-    /// Runs a command inside the namespace to completion and returns its status, stdout and stderr. Throws
-    /// `TestHostError` (after killing it) if it runs longer than `timeout`.
-    func run(
-        _ executable: String,
-        _ arguments: [String],
-        environment: [String: String] = [:],
-        timeout: Duration = .seconds(20)
-    ) async throws -> (status: Int32, output: String, error: String) {
-        let number = counter.wrappingAdd(1, ordering: .relaxed).newValue
-        let outputPath = "\(directory)/run-\(number).out"
-        let errorPath = "\(directory)/run-\(number).err"
-        defer {
-            try? FileManager.default.removeItem(atPath: outputPath)
-            try? FileManager.default.removeItem(atPath: errorPath)
-        }
-        let process = try spawn(
-            executable,
-            arguments,
-            environment: environment,
-            standardOutputPath: outputPath,
-            standardErrorPath: errorPath
-        )
-        let status: Int32?
-        do {
-            status = try await process.wait(timeout: timeout)
-        } catch {
-            process.stop(grace: .milliseconds(200))
-            throw error
-        }
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let error = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
-        guard let status else {
-            process.stop(grace: .milliseconds(200))
-            throw TestHostError(
-                description: "`\(([executable] + arguments).joined(separator: " "))` on \(name) did not finish within "
-                    + "\(timeout); stdout: \(output) stderr: \(error)"
-            )
-        }
-        return (status, output, error)
+    /// What `spawn` and `run` give a program inside (a bare name is looked up on PATH): `clientEnvironment` plus
+    /// `extra`. `run` throws `TestHostError` when a command hangs.
+    func spawnEnvironment(_ extra: [String: String]) -> [String: String] {
+        clientEnvironment.merging(extra) { $1 }
     }
 
     /// Avahi's server state on this host (`org.freedesktop.Avahi.Server.GetState`: 2 is running), or nil when no
@@ -392,7 +320,7 @@ final class TestHosts: Sendable {
     private let tools: HostTools
     private let directory: String
     /// What has been made so far, so that teardown undoes exactly that (also after a failed start).
-    private let made = Mutex<(namespaces: [String], route: Bool, stopped: Bool)>(([], false, false))
+    private let made = Mutex<(route: Bool, stopped: Bool)>((false, false))
 
     static let subnet = "10.77.0.0/24"
 
@@ -422,12 +350,8 @@ final class TestHosts: Sendable {
     /// Throws `EnvironmentError` saying what to install when the machine cannot do it.
     static func start() async throws -> TestHosts {
         let tools = try HostTools.locate()
-        var directory = try makeTemporaryDirectory(in: NSTemporaryDirectory())
         // A unix socket path must fit in 108 bytes.
-        if "\(directory)/presenter/bus".utf8.count > 100 {
-            try? FileManager.default.removeItem(atPath: directory)
-            directory = try makeTemporaryDirectory(in: "/tmp")
-        }
+        let directory = try makeScratchDirectory(prefix: "share-hosts", deepest: "/presenter/bus", limit: 100)
         let index = harness.withLock { state in
             defer { state.nextIndex += 1 }
             return state.nextIndex
@@ -450,29 +374,13 @@ final class TestHosts: Sendable {
 
     private func setUp() async throws {
         try addRoute()
+        for host in all { try host.network.create() }
+        try presenter.network.configure([
+            "link", "add", "veth0", "type", "veth", "peer", "name", "veth0", "netns", audience.namespace,
+        ])
         for host in all {
-            try runCommand(tools.ip, ["netns", "add", host.namespace], scratch: directory)
-            made.withLock { $0.namespaces.append(host.namespace) }
-            if let folder = netnsDirectory {
-                _ = FileManager.default.createFile(atPath: "\(folder)/\(host.namespace)", contents: Data())
-            }
-        }
-        try runCommand(
-            tools.ip,
-            [
-                "-n", presenter.namespace, "link", "add", "veth0", "type", "veth", "peer", "name", "veth0", "netns",
-                audience.namespace,
-            ],
-            scratch: directory
-        )
-        for host in all {
-            try runCommand(tools.ip, ["-n", host.namespace, "link", "set", "lo", "up"], scratch: directory)
-            try runCommand(
-                tools.ip,
-                ["-n", host.namespace, "addr", "add", "\(host.address)/24", "dev", "veth0"],
-                scratch: directory
-            )
-            try runCommand(tools.ip, ["-n", host.namespace, "link", "set", "veth0", "up"], scratch: directory)
+            try host.network.configure(["addr", "add", "\(host.address)/24", "dev", "veth0"])
+            try host.network.configure(["link", "set", "veth0", "up"])
         }
         // The mount point for each daemon's private /run/avahi-daemon (an empty folder in the root namespace).
         try FileManager.default.createDirectory(atPath: "/run/avahi-daemon", withIntermediateDirectories: true)
@@ -492,23 +400,12 @@ final class TestHosts: Sendable {
         guard !alreadyStopped else { return }
         for host in all { host.stopAvahi() }
         for host in all { host.stopDaemons() }
-        let namespaces = made.withLock { state in
-            defer { state.namespaces = [] }
-            return state.namespaces
-        }
-        for namespace in namespaces {
-            _ = try? runCommand(tools.ip, ["netns", "delete", namespace], scratch: directory)
-            if let folder = netnsDirectory {
-                try? FileManager.default.removeItem(atPath: "\(folder)/\(namespace)")
-            }
-        }
+        for host in all { host.network.delete() }
         removeRoute()
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     deinit { stop() }
-
-    private var netnsDirectory: String? { ProcessInfo.processInfo.environment["SHARE_TEST_NETNS_DIR"] }
 
     /// The route, one per test process (metric = PID), shared by the sets of hosts that are up in this process.
     private var routeArguments: [String] { ["route", "add", "unreachable", Self.subnet, "metric", "\(getpid())"] }
@@ -517,7 +414,7 @@ final class TestHosts: Sendable {
         try harness.withLock { state in
             if state.routeUsers == 0 {
                 do {
-                    try runCommand(tools.ip, routeArguments, scratch: directory)
+                    try runChecked(tools.ip, routeArguments, scratch: directory, failure: hostFailure)
                 } catch let error as TestHostError where error.description.contains("File exists") {
                     // Left by an earlier process with our PID: ours now.
                 }
@@ -538,19 +435,9 @@ final class TestHosts: Sendable {
             if state.routeUsers == 0 {
                 var arguments = routeArguments
                 arguments[1] = "delete"
-                _ = try? runCommand(tools.ip, arguments, scratch: directory)
+                _ = try? runChecked(tools.ip, arguments, scratch: directory, failure: hostFailure)
             }
         }
-    }
-
-    private static func makeTemporaryDirectory(in parent: String) throws -> String {
-        var template = Array(((parent as NSString).appendingPathComponent("share-hosts.XXXXXX")).utf8CString)
-        guard let result = mkdtemp(&template) else {
-            throw EnvironmentError(
-                description: "Cannot make a temporary folder in \(parent): \(String(cString: strerror(errno)))"
-            )
-        }
-        return String(cString: result)
     }
 }
 
