@@ -36,16 +36,21 @@ struct FrameStoreTests {
 
     @Test("No requests, no captures; a fresh frame is reused; a stale one is replaced")
     func capturesOnlyOnDemand() async throws {
+        // Intervals far from the sleeps, so that a loaded machine cannot change the answer.
         let source = CountingSource(delay: .zero)
-        let store = FrameStore(source: source, interval: .milliseconds(200))
-        try await Task.sleep(for: .milliseconds(250))
+        let store = FrameStore(source: source, interval: .seconds(60))
+        try await Task.sleep(for: .milliseconds(100))
         #expect(source.captures.withLock { $0 } == 0)
         _ = try await store.currentFrame()
         _ = try await store.currentFrame()
         #expect(source.captures.withLock { $0 } == 1)
-        try await Task.sleep(for: .milliseconds(250))
-        _ = try await store.currentFrame()
-        #expect(source.captures.withLock { $0 } == 2)
+
+        let quick = CountingSource(delay: .zero)
+        let staleSoon = FrameStore(source: quick, interval: .milliseconds(20))
+        _ = try await staleSoon.currentFrame()
+        try await Task.sleep(for: .milliseconds(100))
+        _ = try await staleSoon.currentFrame()
+        #expect(quick.captures.withLock { $0 } == 2)
     }
 
     @Test("An unchanged screen keeps its ETag and is not encoded again; a change gets a new ETag")
