@@ -1,9 +1,16 @@
 internal import CPNGWriter
 
+/// Turns frames into PNG bytes. `FrameStore` calls it from its encode pool, at most one encode at a time, so an
+/// encoder may keep state from one frame to the next.
+package protocol FrameEncoder: Sendable {
+    /// Encodes a frame as a PNG file.
+    func encode(_ frame: Frame) throws -> [UInt8]
+}
+
 /// Turns frames into PNG bytes with libpng (through the `CPNGWriter` C target, which keeps libpng's setjmp in C).
 ///
 /// Blocking and CPU-bound: call it from a thread pool, never from an event loop or the cooperative pool.
-package struct PNGEncoder: Sendable {
+package struct PNGEncoder: FrameEncoder {
     /// zlib level, 0-9. Level 1 is about five times faster than libpng's default 6 for a few percent more bytes.
     package var level: Int32
     /// libpng row filters.

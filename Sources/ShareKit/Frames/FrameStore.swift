@@ -43,7 +43,7 @@ package final class FrameStore: Sendable {
 
     private let source: any FrameSource
     private let interval: Duration
-    private let encoder: PNGEncoder
+    private let encoder: any FrameEncoder
     private let encodePool: NIOThreadPool
     private let state = Mutex(State())
 
@@ -54,7 +54,7 @@ package final class FrameStore: Sendable {
     package init(
         source: any FrameSource,
         interval: Duration,
-        encoder: PNGEncoder = .live,
+        encoder: any FrameEncoder = PNGEncoder.live,
         encodePool: NIOThreadPool = .singleton
     ) {
         self.source = source
