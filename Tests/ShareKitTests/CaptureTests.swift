@@ -27,10 +27,12 @@ struct CaptureTests {
             let expected = pattern.expected
             #expect(firstDifference(frame.rgb, expected, width: size.width) == nil)
 
-            let png = try PNGEncoder.live.encode(frame)
-            let decoded = try decodePNG(png)
-            #expect(decoded.width == size.width && decoded.height == size.height)
-            #expect(firstDifference(decoded.rgb, expected, width: size.width) == nil)
+            // Both encoders: libpng's, and the strip encoder the frame path uses.
+            for encoder in [PNGEncoder.live as any FrameEncoder, StripPNGEncoder()] {
+                let decoded = try decodePNG(try encoder.encode(frame))
+                #expect(decoded.width == size.width && decoded.height == size.height)
+                #expect(firstDifference(decoded.rgb, expected, width: size.width) == nil, "\(encoder.tag)")
+            }
             await source.close()
         }
     }

@@ -5,6 +5,9 @@ internal import CPNGWriter
 package protocol FrameEncoder: Sendable {
     /// Encodes a frame as a PNG file.
     func encode(_ frame: Frame) throws -> [UInt8]
+
+    /// Names the encoder and its settings; part of the ETag, since other settings give other bytes.
+    var tag: String { get }
 }
 
 /// Turns frames into PNG bytes with libpng (through the `CPNGWriter` C target, which keeps libpng's setjmp in C).
@@ -18,6 +21,8 @@ package struct PNGEncoder: FrameEncoder {
 
     /// The settings for live frames: zlib level 1 with the UP filter (see Docs/Architecture.md for the figures).
     package static let live = PNGEncoder(level: 1, filters: Int32(SHARE_PNG_FILTER_UP))
+
+    package var tag: String { "png\(level)f\(filters)" }
 
     package init(level: Int32, filters: Int32) {
         self.level = level

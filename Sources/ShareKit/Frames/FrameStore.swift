@@ -54,7 +54,7 @@ package final class FrameStore: Sendable {
     package init(
         source: any FrameSource,
         interval: Duration,
-        encoder: any FrameEncoder = PNGEncoder.live,
+        encoder: any FrameEncoder = StripPNGEncoder(),
         encodePool: NIOThreadPool = .singleton
     ) {
         self.source = source
@@ -146,7 +146,7 @@ package final class FrameStore: Sendable {
                 result = .success(
                     EncodedFrame(
                         png: png,
-                        etag: "\"\(String(digest, radix: 16))\"",
+                        etag: "\"\(String(digest, radix: 16))-\(encoder.tag)\"",
                         changedAt: Date(),
                         capturedAt: startedAt,
                         width: pixels.width,
