@@ -258,59 +258,6 @@ struct DiscoveryTests {
 
 // MARK: - Helpers
 
-/// `share start --test-card` running on a test host.
-final class HostedShare: Sendable {
-    let process: ChildProcess
-    let port: Int
-    private let outputPath: String
-    private let errorPath: String
-
-    private init(process: ChildProcess, port: Int, outputPath: String, errorPath: String) {
-        self.process = process
-        self.port = port
-        self.outputPath = outputPath
-        self.errorPath = errorPath
-    }
-
-    /// Starts a share on `host` and waits for its URLs.
-    static func start(on host: TestHost, name: String) async throws -> HostedShare {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("share-\(UUID().uuidString)").path
-        let process = try host.spawn(
-            TestEnvironment.shareExecutable,
-            ["start", "--test-card", "--port", "0", "--name", name],
-            standardOutputPath: base + ".out",
-            standardErrorPath: base + ".err"
-        )
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline, process.isRunning {
-            let output = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
-            if let line = output.split(separator: "\n").first(where: { $0.hasPrefix("http://\(host.address):") }),
-                let port = URLComponents(string: String(line))?.port
-            {
-                return HostedShare(process: process, port: port, outputPath: base + ".out", errorPath: base + ".err")
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let error = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
-        process.stop()
-        try? FileManager.default.removeItem(atPath: base + ".out")
-        try? FileManager.default.removeItem(atPath: base + ".err")
-        throw TestHostError(description: "share start did not print its URL on \(host.name): \(error)")
-    }
-
-    var standardError: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
-
-    func stop() {
-        process.stop()
-    }
-
-    deinit {
-        process.stop()
-        try? FileManager.default.removeItem(atPath: outputPath)
-        try? FileManager.default.removeItem(atPath: errorPath)
-    }
-}
-
 /// `share list --json` on `host`.
 func listShares(on host: TestHost, all: Bool = false) async throws -> [DiscoveredShare] {
     let result = try await host.run(TestEnvironment.shareExecutable, ["list", "--json"] + (all ? ["--all"] : []))

@@ -54,7 +54,11 @@ struct ViewerTests {
 
             let changed = TestPattern(width: setup.xvfb.width, height: setup.xvfb.height, depth: 24, seed: 7)
             try changed.draw(on: setup.xvfb.displayName)
-            let again = try ViewerShare.start(in: setup.host, display: setup.xvfb.displayName, port: setup.share.port)
+            let again = try await HostedShare.viewer(
+                in: setup.host,
+                display: setup.xvfb.displayName,
+                port: setup.share.port
+            )
             defer { again.stop() }
             try await expectPattern(changed, in: browser, within: .seconds(30))
             _ = try await eventually("the status is live again") {
@@ -111,7 +115,7 @@ struct ViewerTests {
             try await expectPattern(setup.pattern, in: browser, within: .seconds(10), useScript: false)
             if let path = ProcessInfo.processInfo.environment["SHARE_SCREENSHOT_PATH"] {
                 // The README's picture: the test card, as a viewer sees it.
-                let card = try ViewerShare.start(in: setup.host, display: nil, name: "Room 4")
+                let card = try await HostedShare.viewer(in: setup.host, display: nil, name: "Room 4")
                 defer { card.stop() }
                 let shot = try await BrowserSession.start(in: setup.host, width: 960, height: 600)
                 defer { shot.stop() }
@@ -130,7 +134,7 @@ struct ViewerSetup {
     let host: LoopbackHost
     let xvfb: XvfbServer
     let pattern: TestPattern
-    let share: ViewerShare
+    let share: HostedShare
 }
 
 func withViewerSetup(interval: Double = 1, _ body: (ViewerSetup) async throws -> Void) async throws {
@@ -138,88 +142,10 @@ func withViewerSetup(interval: Double = 1, _ body: (ViewerSetup) async throws ->
         try await withXvfb(width: 480, height: 320) { xvfb in
             let pattern = TestPattern(width: 480, height: 320, depth: 24)
             try pattern.draw(on: xvfb.displayName)
-            let share = try ViewerShare.start(in: host, display: xvfb.displayName, interval: interval)
+            let share = try await HostedShare.viewer(in: host, display: xvfb.displayName, interval: interval)
             defer { share.stop() }
-            _ = try await share.waitForURL()
             try await body(ViewerSetup(host: host, xvfb: xvfb, pattern: pattern, share: share))
         }
-    }
-}
-
-/// `share start` inside the loopback host, logging every request at debug level so tests can count them.
-final class ViewerShare: Sendable {
-    let process: ChildProcess
-    let port: Int
-    private let outputPath: String
-    private let errorPath: String
-
-    var url: String { "http://127.0.0.1:\(port)/" }
-
-    private init(process: ChildProcess, port: Int, outputPath: String, errorPath: String) {
-        self.process = process
-        self.port = port
-        self.outputPath = outputPath
-        self.errorPath = errorPath
-    }
-
-    /// Starts it; with `port` nil, on a free port found through `--port 0`.
-    static func start(
-        in host: LoopbackHost,
-        display: String?,
-        interval: Double = 1,
-        port: Int? = nil,
-        name: String = "Viewer Test"
-    ) throws -> ViewerShare {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("viewer-\(UUID().uuidString)").path
-        let process = try host.spawn(
-            TestEnvironment.shareExecutable,
-            [
-                "start", "--bind", "127.0.0.1", "--port", "\(port ?? 0)", "--interval", "\(interval)", "--name", name,
-                "--no-advertise", "--log-level", "debug",
-            ] + (display.map { ["--display", $0] } ?? ["--test-card"]),
-            environment: ["DBUS_SYSTEM_BUS_ADDRESS": TestEnvironment.noBus],
-            standardOutputPath: base + ".out",
-            standardErrorPath: base + ".err"
-        )
-        if let port {
-            return ViewerShare(process: process, port: port, outputPath: base + ".out", errorPath: base + ".err")
-        }
-        // Learn the port from the first URL line.
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline, process.isRunning {
-            let output = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
-            if let line = output.split(separator: "\n").first, let found = URLComponents(string: String(line))?.port {
-                return ViewerShare(process: process, port: found, outputPath: base + ".out", errorPath: base + ".err")
-            }
-            usleep(50_000)
-        }
-        let error = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
-        process.stop()
-        try? FileManager.default.removeItem(atPath: base + ".out")
-        try? FileManager.default.removeItem(atPath: base + ".err")
-        throw EnvironmentError(description: "share start did not print its URL: \(error)")
-    }
-
-    func waitForURL() async throws -> String {
-        try await eventually("share start prints its URL") {
-            let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-            return output.contains("http://127.0.0.1:") ? url : nil
-        }
-    }
-
-    var standardError: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
-
-    /// Requests the server has seen, from its debug log.
-    func requestCount() -> Int {
-        standardError.split(separator: "\n").filter { $0.contains("Request") && $0.contains("path=") }.count
-    }
-
-    func stop() { process.stop() }
-
-    deinit {
-        process.stop()
-        try? FileManager.default.removeItem(atPath: outputPath)
-        try? FileManager.default.removeItem(atPath: errorPath)
     }
 }
 

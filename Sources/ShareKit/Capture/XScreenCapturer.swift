@@ -80,9 +80,6 @@ final class XScreenCapturer {
         self.display = nil
     }
 
-    /// True once the X server is gone (killed, or the session ended).
-    var isLost: Bool { display.map(XErrorTrap.isLost) ?? false }
-
     /// A round trip to the server, so that a dead connection is noticed even while nobody watches.
     func checkConnection() throws {
         guard let display, !XErrorTrap.isLost(display) else { throw ShareError.displayLost(displayName) }
