@@ -13,4 +13,9 @@ struct Share: AsyncParsableCommand {
         subcommands: [Start.self, List.self, Open.self],
         defaultSubcommand: nil
     )
+
+    /// Parses the command line after `PINArgument` has given `--pin` its optional value.
+    static func main() async {
+        await main(PINArgument.rewrite(Array(CommandLine.arguments.dropFirst())))
+    }
 }

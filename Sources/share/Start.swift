@@ -18,6 +18,12 @@ extension Share {
                   share start --display :1            share another X display
                   share start --bind 127.0.0.1        this machine only (for an SSH tunnel)
                   share start --test-card             a test picture instead of the screen
+                  share start --pin                   lock with a random PIN (printed URLs carry it)
+                  share start --pin 4711 --viewers    lock with this PIN; print how many are watching
+
+                --pin alone makes a random 6-digit PIN; --pin PIN sets one. Viewers enter it once per browser \
+                (a cookie keeps them in until share stops); with curl: curl -c jar 'http://HOST:PORT/?pin=PIN', \
+                then curl -b jar http://HOST:PORT/screen.png. See Docs/Security.md.
                 """
         )
 
@@ -53,10 +59,25 @@ extension Share {
         @Flag(help: "Do not print a QR code of the URL (it is only printed when stdout is a terminal).")
         var noQr = false
 
+        @Option(
+            help: ArgumentHelp(
+                "Lock the share with a PIN: --pin alone makes a random one, --pin 4711 sets it (4 to 32 letters or digits).",
+                valueName: "PIN"
+            )
+        )
+        var pin: String?
+
+        /// `--pin` without a value, as `PINArgument` rewrites it before parsing.
+        @Flag(name: .customLong(PINArgument.generateFlag), help: .hidden)
+        var generatePIN = false
+
+        @Flag(help: "Print the number of viewers on stderr whenever it changes.")
+        var viewers = false
+
         @OptionGroup var logging: LoggingOptions
 
         var startConfiguration: StartConfiguration {
-            StartConfiguration(
+            var configuration = StartConfiguration(
                 port: port,
                 bindAddress: bindAddress,
                 interval: interval,
@@ -66,9 +87,15 @@ extension Share {
                 advertise: !noAdvertise,
                 qrCode: !noQr
             )
+            configuration.pin = pin
+            configuration.showViewers = viewers
+            return configuration
         }
 
         func validate() throws {
+            if generatePIN && pin != nil {
+                throw ValidationError("Give --pin once: alone for a random PIN, or with the PIN to use.")
+            }
             if let problem = startConfiguration.problems.first {
                 throw ValidationError(problem)
             }
@@ -76,7 +103,9 @@ extension Share {
 
         func run() async throws {
             let logger = logging.bootstrap(label: "share.start")
-            try await ShareServer.run(configuration: startConfiguration, logger: logger)
+            var configuration = startConfiguration
+            if generatePIN { configuration.pin = StartConfiguration.randomPIN() }
+            try await ShareServer.run(configuration: configuration, logger: logger)
         }
     }
 }

@@ -8,6 +8,8 @@ struct AdvertisingService: Service {
     let interval: Double
     /// True when the server listens on IPv6 too, so IPv6 addresses may be advertised.
     let ipv6: Bool
+    /// True when the share is locked with a PIN: the TXT record says `auth=pin` (never the PIN).
+    var locked = false
     let logger: Logger
     /// Delivers the bound port and the URLs printed for it, once.
     let bound: AsyncStream<(port: Int, urls: [String])>
@@ -22,7 +24,7 @@ struct AdvertisingService: Service {
         }
         guard let (port, urls) = first ?? nil else { return }
         let advertiser = ShareAdvertiser(
-            ShareAdvertisement(name: name, port: port, interval: interval),
+            ShareAdvertisement(name: name, port: port, interval: interval, locked: locked),
             logger: logger,
             ipv6: ipv6
         )

@@ -15,6 +15,8 @@ package struct DiscoveredShare: Sendable, Equatable, Codable {
     package var txt: [String: String]
     /// True when it carries our subtype: a share, not a printer's or router's page.
     package var isShare: Bool
+    /// True when the share is locked with a PIN (its TXT record says `auth=pin`).
+    package var isLocked: Bool { txt["auth"] == "pin" }
 
     /// The URL to open: the first IPv4 address when there is one, else the host name.
     package var url: String {
@@ -33,6 +35,7 @@ package struct DiscoveredShare: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case name, host, port, path, addresses, url, txt
         case isShare = "share"
+        case isLocked = "locked"
     }
 
     package init(
@@ -74,6 +77,7 @@ package struct DiscoveredShare: Sendable, Equatable, Codable {
         try container.encode(url, forKey: .url)
         try container.encode(txt, forKey: .txt)
         try container.encode(isShare, forKey: .isShare)
+        try container.encode(isLocked, forKey: .isLocked)
     }
 
     /// Orders shares for display: IPv4-reachable first, then by name.

@@ -15,7 +15,7 @@ package struct ShareAdvertisement: Sendable, Equatable {
     /// TXT record entries (RFC 6763), `key=value`. Multicast to every host: never a secret.
     package var txt: [String]
 
-    package init(name: String, port: Int, interval: Double) {
+    package init(name: String, port: Int, interval: Double, locked: Bool = false) {
         self.name = name
         self.port = port
         self.txt = [
@@ -24,6 +24,8 @@ package struct ShareAdvertisement: Sendable, Equatable {
             "version=\(ShareVersion.current)",
             "interval=\(interval)",
         ]
+        // Only that a PIN is needed, so `share list` can say so; the PIN itself is never multicast.
+        if locked { txt.append("auth=pin") }
     }
 }
 

@@ -29,11 +29,12 @@ package enum ShareListing {
         )
     }
 
-    /// A readable table: name, URL and host (and kind, with --all).
+    /// A readable table: name, URL, host and access (PIN or open) (and kind, with --all).
     package static func table(_ shares: [DiscoveredShare], showKind: Bool) -> String {
-        var rows = [showKind ? ["NAME", "URL", "HOST", "KIND"] : ["NAME", "URL", "HOST"]]
+        var rows = [showKind ? ["NAME", "URL", "HOST", "ACCESS", "KIND"] : ["NAME", "URL", "HOST", "ACCESS"]]
         for share in shares {
             var row = [printable(share.name), printable(share.url), printable(share.host)]
+            row.append(share.isLocked ? "PIN" : "open")
             if showKind { row.append(share.isShare ? "share" : "web page") }
             rows.append(row)
         }
@@ -83,6 +84,7 @@ package enum ShareListing {
                     json
                         ? jsonEvent(verb, share, name: share.name)
                         : "+ \(printable(share.name))  \(share.url)  \(printable(share.host))"
+                            + (share.isLocked ? "  PIN" : "")
                 )
             case .removed(let name):
                 guard seen.removeValue(forKey: name) != nil else { continue }

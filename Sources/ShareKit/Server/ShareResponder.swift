@@ -6,15 +6,23 @@ import NIOCore
 
 /// Answers every HTTP request of a share: the viewer page, its assets and the latest frame.
 ///
-/// Only GET and HEAD on the known paths; any other path is a 404 and any other method a 405.
+/// Only GET and HEAD on the known paths; any other path is a 404 and any other method a 405. A query string
+/// with keys the path does not know, or values that make no sense, is a 400. A share locked with a PIN answers
+/// the page, frames and status only to viewers with a session (see `PINLock`).
 package struct ShareResponder: HTTPResponder {
-    package typealias Context = BasicRequestContext
+    package typealias Context = ShareRequestContext
 
     private let frames: FrameStore
     private let state: ShareState
     private let page: StaticAsset
     private let script: StaticAsset
     private let styleSheet: StaticAsset
+    private let pinStyleSheet: StaticAsset
+    private let lock: PINLock?
+    private let viewers: ViewerLog?
+    private let cachePolicy: CachePolicy
+    private let name: String
+    private let host: String
 
     /// The policy for the page: our own script, style and images only; frames arrive as blob: URLs.
     static let contentSecurityPolicy =
@@ -24,12 +32,26 @@ package struct ShareResponder: HTTPResponder {
     /// The longest a viewer's `GET /status?wait=S` is held open.
     static let longestStatusWait: Duration = .seconds(30)
 
-    package init(frames: FrameStore, page: ViewerPage, state: ShareState) {
+    package init(
+        frames: FrameStore,
+        page: ViewerPage,
+        state: ShareState,
+        lock: PINLock? = nil,
+        viewers: ViewerLog? = nil,
+        name: String = "",
+        host: String = ""
+    ) {
         self.frames = frames
         self.state = state
         self.page = StaticAsset(text: page.html, contentType: "text/html; charset=utf-8")
         self.script = StaticAsset(text: ViewerPage.script, contentType: "text/javascript; charset=utf-8")
         self.styleSheet = StaticAsset(text: ViewerPage.styleSheet, contentType: "text/css; charset=utf-8")
+        self.pinStyleSheet = StaticAsset(text: PINPage.styleSheet, contentType: "text/css; charset=utf-8")
+        self.lock = lock
+        self.viewers = viewers
+        self.cachePolicy = CachePolicy(locked: lock != nil)
+        self.name = name
+        self.host = host
     }
 
     package func respond(to request: Request, context: Context) async throws -> Response {
@@ -44,6 +66,7 @@ package struct ShareResponder: HTTPResponder {
         case "/", "/index.html": resource = .asset(page)
         case "/viewer.js": resource = .asset(script)
         case "/viewer.css": resource = .asset(styleSheet)
+        case "/pin.css": resource = .asset(pinStyleSheet)
         case "/screen.png": resource = .frame
         case "/status": resource = .status
         default:
@@ -54,16 +77,31 @@ package struct ShareResponder: HTTPResponder {
             response.headers[.allow] = "GET, HEAD"
             return response
         }
+        let query: QueryParameters
+        switch QueryParameters.parse(request.uri.query, allowed: resource.queryKeys) {
+        case .success(let parsed): query = parsed
+        case .failure(let problem): return Self.plain(.badRequest, problem.message)
+        }
+        if resource.isProtected {
+            if let answer = checkAccess(request, query: query, context: context) { return answer }
+            viewers?.saw(address: context.clientAddress, userAgent: request.headers[.userAgent])
+        }
         switch resource {
         case .asset(let asset):
-            var response = Self.validated(request, etag: asset.etag, lastModified: nil, body: asset.body)
+            var response = Self.validated(
+                request,
+                etag: asset.etag,
+                lastModified: nil,
+                body: asset.body,
+                cacheControl: cachePolicy.content
+            )
             response.headers[.contentType] = asset.contentType
             if asset === page {
                 response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
             }
             return response
         case .status:
-            return await status(request)
+            return await status(request, wait: query.wait)
         case .frame:
             if state.hasEnded { return Self.ended() }
             let frame: EncodedFrame
@@ -79,7 +117,8 @@ package struct ShareResponder: HTTPResponder {
                 request,
                 etag: frame.etag,
                 lastModified: frame.changedAt,
-                body: frame.png
+                body: frame.png,
+                cacheControl: cachePolicy.content
             )
             response.headers[.contentType] = "image/png"
             return response
@@ -90,22 +129,108 @@ package struct ShareResponder: HTTPResponder {
         case asset(StaticAsset)
         case frame
         case status
+
+        /// The query keys this resource understands; any other key is a 400.
+        var queryKeys: Set<String> {
+            switch self {
+            case .asset(let asset): asset.contentType.hasPrefix("text/html") ? ["pin"] : []
+            case .frame: []
+            case .status: ["wait"]
+            }
+        }
+
+        /// True for what a PIN protects: the page, frames and status (the script and style sheets hold nothing
+        /// about the screen).
+        var isProtected: Bool {
+            switch self {
+            case .asset(let asset): asset.contentType.hasPrefix("text/html")
+            case .frame, .status: true
+            }
+        }
+    }
+
+    /// Nil when the request may go on: the share is open, or the viewer has a session and no PIN in the
+    /// address. Otherwise the answer: the PIN page, a redirect with the session cookie, or a 401 or 429.
+    private func checkAccess(_ request: Request, query: QueryParameters, context: Context) -> Response? {
+        let isPage = request.uri.path == "/" || request.uri.path == "/index.html"
+        guard let lock else {
+            // An open share: a PIN in the address (an old link) is dropped all the same.
+            return isPage && query.pin != nil ? Self.redirectToPage(setCookie: nil) : nil
+        }
+        if lock.hasSession(cookieHeader: request.headers[.cookie]) {
+            return isPage && query.pin != nil ? Self.redirectToPage(setCookie: nil) : nil
+        }
+        guard isPage else {
+            var response = Self.plain(
+                .unauthorized,
+                "This share is locked with a PIN. Open / in a browser and enter it; with curl, get a session "
+                    + "first: curl -c jar 'http://HOST:PORT/?pin=PIN', then curl -b jar http://HOST:PORT"
+                    + "\(request.uri.path)\n"
+            )
+            response.headers[.wwwAuthenticate] = Self.pinChallenge
+            return response
+        }
+        guard let candidate = query.pin else { return pinPage(.unauthorized, problem: nil) }
+        switch lock.attempt(candidate, from: context.clientAddress) {
+        case .accepted(let setCookie):
+            return Self.redirectToPage(setCookie: setCookie)
+        case .wrong(let remaining):
+            context.logger.warning("Wrong PIN", metadata: ["address": "\(context.clientAddress)"])
+            return pinPage(
+                .unauthorized,
+                problem: "Wrong PIN. Try again (\(remaining) more \(remaining == 1 ? "try" : "tries") before a wait)."
+            )
+        case .limited(let seconds):
+            context.logger.warning(
+                "Too many wrong PINs; waiting",
+                metadata: ["address": "\(context.clientAddress)", "seconds": "\(seconds)"]
+            )
+            var response = pinPage(
+                .tooManyRequests,
+                problem: "Too many wrong PINs from your address. Try again in \(seconds) s."
+            )
+            response.headers[.retryAfter] = String(seconds)
+            return response
+        }
+    }
+
+    /// The scheme named in 401 answers: not a standard one, so browsers show the page instead of a dialog.
+    static let pinChallenge = #"PIN realm="share""#
+
+    private func pinPage(_ status: HTTPResponse.Status, problem: String?) -> Response {
+        let html = PINPage.html(name: name, host: host, problem: problem)
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.contentSecurityPolicy] = PINPage.contentSecurityPolicy
+        headers[.cacheControl] = CachePolicy.never
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[.referrerPolicy] = "no-referrer"
+        headers[.wwwAuthenticate] = Self.pinChallenge
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// 303 to `/`, which takes the PIN out of the address bar and the history.
+    private static func redirectToPage(setCookie: String?) -> Response {
+        var headers = HTTPFields()
+        headers[.location] = "/"
+        headers[.cacheControl] = CachePolicy.never
+        headers[.referrerPolicy] = "no-referrer"
+        headers[.contentLength] = "0"
+        if let setCookie { headers[.setCookie] = setCookie }
+        return Response(status: .seeOther, headers: headers, body: .init())
     }
 
     /// `GET /status`: `{"state":"live"}` or `{"state":"ended"}`. With `?wait=S` (at most 30) the answer waits
     /// until the share ends or S seconds pass, so a viewer learns of the end at once without polling.
-    private func status(_ request: Request) async -> Response {
+    private func status(_ request: Request, wait: Double?) async -> Response {
         var ended = state.hasEnded
-        if !ended, request.method == .get, let wait = request.uri.queryParameters.get("wait", as: Double.self) {
-            guard wait.isFinite, wait >= 0 else {
-                return Self.plain(.badRequest, "wait must be a number of seconds from 0 to 30.\n")
-            }
+        if !ended, request.method == .get, let wait {
             let limit = min(Duration.milliseconds(Int64(wait * 1000)), Self.longestStatusWait)
             ended = await state.waitForEnd(timeout: limit)
         }
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        headers[.cacheControl] = "no-store"
+        headers[.cacheControl] = CachePolicy.never
         headers[.xContentTypeOptions] = "nosniff"
         let body = ended ? #"{"state":"ended"}"# : #"{"state":"live"}"#
         headers[.contentLength] = String(body.utf8.count)
@@ -119,10 +244,16 @@ package struct ShareResponder: HTTPResponder {
     }
 
     /// A 200 with the body, or a 304 when `If-None-Match` names the current tag; HEAD gets the headers only.
-    private static func validated(_ request: Request, etag: String, lastModified: Date?, body: ByteBuffer) -> Response {
+    private static func validated(
+        _ request: Request,
+        etag: String,
+        lastModified: Date?,
+        body: ByteBuffer,
+        cacheControl: String
+    ) -> Response {
         var headers = HTTPFields()
         headers[.eTag] = etag
-        headers[.cacheControl] = "no-cache"
+        headers[.cacheControl] = cacheControl
         headers[.xContentTypeOptions] = "nosniff"
         headers[.referrerPolicy] = "no-referrer"
         if let lastModified {
@@ -154,7 +285,7 @@ package struct ShareResponder: HTTPResponder {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; charset=utf-8"
         headers[.xContentTypeOptions] = "nosniff"
-        headers[.cacheControl] = "no-store"
+        headers[.cacheControl] = CachePolicy.never
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }
@@ -177,4 +308,17 @@ private final class StaticAsset: Sendable {
 extension HTTPField.Name {
     static let xContentTypeOptions = Self("X-Content-Type-Options")!
     static let referrerPolicy = Self("Referrer-Policy")!
+}
+
+/// The request context of a share: Hummingbird's basics plus the client's address, for the guess limit and the
+/// viewer log.
+package struct ShareRequestContext: RequestContext {
+    package var coreContext: CoreRequestContextStorage
+    /// The client's IP address as the socket says (behind a reverse proxy, the proxy's).
+    package let clientAddress: String
+
+    package init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
 }

@@ -117,6 +117,8 @@ private let viewerScript = """
         if (document.hidden) return;
         fetch('/screen.png', { cache: 'no-cache' }).then(function (response) {
           if (response.status === 410) { mode = 'ended'; return null; }
+          // 401: the share is locked and this browser's session is gone (share restarted): ask for the PIN.
+          if (response.status === 401) { location.replace('/'); return new Promise(function () {}); }
           if (!response.ok) throw new Error('HTTP ' + response.status);
           var tag = response.headers.get('ETag');
           if (tag !== null && tag === etag) return 'same';

@@ -18,14 +18,26 @@ public enum ShareServer {
         host: String,
         logger: Logger,
         state: ShareState = ShareState(),
+        viewers: ViewerLog? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let page = ViewerPage(name: name, host: host, interval: configuration.interval)
+        let responder = ShareResponder(
+            frames: frames,
+            page: page,
+            state: state,
+            lock: configuration.pin.map { PINLock(pin: $0) },
+            viewers: viewers ?? ViewerLog(interval: configuration.interval, logger: logger),
+            name: name,
+            host: host
+        )
         return Application(
-            responder: ShareResponder(frames: frames, page: page, state: state),
+            responder: responder,
+            server: configuration.limits.server(),
             configuration: .init(
                 address: .hostname(configuration.bindAddress, port: configuration.port),
-                serverName: "share/\(ShareVersion.current)"
+                serverName: "share/\(ShareVersion.current)",
+                availableConnectionsDelegate: configuration.limits.connectionCap(logger: logger)
             ),
             onServerRunning: { channel in
                 await onRunning(channel.localAddress?.port ?? configuration.port)
@@ -58,6 +70,7 @@ public enum ShareServer {
         }
         let frames = FrameStore(source: source, interval: .milliseconds(Int64(configuration.interval * 1000)))
         let state = ShareState()
+        let viewers = ViewerLog(interval: configuration.interval, logger: logger)
         let (bound, boundContinuation) = AsyncStream.makeStream(of: (port: Int, urls: [String]).self)
         let application = buildApplication(
             configuration: configuration,
@@ -65,7 +78,8 @@ public enum ShareServer {
             name: name,
             host: host,
             logger: logger,
-            state: state
+            state: state,
+            viewers: viewers
         ) { port in
             let urls = ShareURLs.urls(
                 bindAddress: configuration.bindAddress,
@@ -73,8 +87,10 @@ public enum ShareServer {
                 hostName: host,
                 interfaceAddresses: ShareURLs.localIPv4Addresses()
             )
-            for url in urls { output(url) }
-            if configuration.qrCode, isatty(STDOUT_FILENO) == 1, let first = urls.first,
+            // With a PIN, the printed URLs (and the QR code) carry it, so a click or a scan opens the share.
+            let printed = urls.map { url in configuration.pin.map { url + "?pin=" + $0 } ?? url }
+            for url in printed { output(url) }
+            if configuration.qrCode, isatty(STDOUT_FILENO) == 1, let first = printed.first,
                 let code = TerminalQRCode(first)
             {
                 // Phones join by scanning; only for a person at a terminal, never in a pipe or a log.
@@ -86,6 +102,12 @@ public enum ShareServer {
                 "Sharing. Press Ctrl-C to stop.",
                 metadata: ["source": "\(source.summary)", "interval": "\(configuration.interval)s", "name": "\(name)"]
             )
+            if let pin = configuration.pin {
+                logger.notice(
+                    "Locked with a PIN: viewers enter it once, or open a printed URL, which carries it.",
+                    metadata: ["pin": "\(pin)"]
+                )
+            }
             boundContinuation.yield((port, urls))
             boundContinuation.finish()
         }
@@ -96,6 +118,9 @@ public enum ShareServer {
             ServiceGroupConfiguration.ServiceConfiguration(service: application),
             .init(service: ShareEndService(state: state)),
         ]
+        if configuration.showViewers {
+            services.append(.init(service: ViewerCountService(viewers: viewers, output: printError)))
+        }
         if let screen {
             services.append(
                 .init(
@@ -109,6 +134,7 @@ public enum ShareServer {
                 name: name,
                 interval: configuration.interval,
                 ipv6: configuration.bindAddress.contains(":"),
+                locked: configuration.pin != nil,
                 logger: logger,
                 bound: bound
             )
@@ -135,6 +161,11 @@ public enum ShareServer {
     /// Writes a line to stdout at once (unbuffered), so that scripts reading a pipe see URLs as they come.
     public static func printLine(_ line: String) {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    /// Writes a line to stderr at once.
+    static func printError(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
     /// Turns socket errors into advice.

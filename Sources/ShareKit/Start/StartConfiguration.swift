@@ -20,6 +20,12 @@ public struct StartConfiguration: Sendable {
     public var advertise: Bool
     /// Print a QR code of the first URL (only ever when stdout is a terminal).
     public var qrCode: Bool
+    /// The PIN that locks the share; nil for an open share.
+    public var pin: String?
+    /// Print the number of viewers on stderr whenever it changes.
+    public var showViewers = false
+    /// The limits every client must keep to (sizes, timeouts, connections).
+    package var limits = ConnectionLimits.standard
 
     /// The allowed range of `interval`, in seconds.
     public static let intervalRange: ClosedRange<Double> = 0.1...3600
@@ -59,10 +65,26 @@ public struct StartConfiguration: Sendable {
                     + "(this machine only); got '\(bindAddress)'."
             )
         }
+        if let pin, !Self.isValidPIN(pin) {
+            problems.append("--pin must be 4 to 32 letters or digits (or --pin alone for a random one); got '\(pin)'.")
+        }
         if let name, name.trimmingCharacters(in: .whitespaces).isEmpty || name.utf8.count > 63 {
             problems.append("--name must be 1 to 63 bytes long (a DNS-SD instance name); got '\(name)'.")
         }
         return problems
+    }
+
+    /// A PIN is 4 to 32 ASCII letters or digits: easy to type on a phone and safe in a URL as it is.
+    public static func isValidPIN(_ pin: String) -> Bool {
+        (4...32).contains(pin.utf8.count)
+            && pin.utf8.allSatisfy { byte in
+                (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+            }
+    }
+
+    /// A random 6-digit PIN, for `--pin` without a value.
+    public static func randomPIN() -> String {
+        PINLock.randomPIN()
     }
 }
 

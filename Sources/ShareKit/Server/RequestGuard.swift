@@ -1,0 +1,290 @@
+import NIOCore
+import NIOHTTP1
+
+/// Reads the raw bytes of each request before NIO's decoder does and refuses requests that break
+/// `ConnectionLimits`: 414 for a long request line, 431 for large headers, 413 for a body, and 408 when a
+/// request does not arrive whole within `requestTimeout` (slowloris).
+///
+/// It sits between the response encoder and the request decoder, so it sees bytes coming in and response parts
+/// going out. It counts the requests it handed on and the responses that finished, so a refusal is written only
+/// after the answers to earlier pipelined requests, never in the middle of one. After a refusal it reads no more
+/// requests: it closes its side for writing and discards what still arrives for a moment, so that the client
+/// reads the answer instead of a connection reset, then closes. Runs on the channel's event loop only.
+final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Phase {
+        /// Before or in a request line; `bytes` of it read so far (empty lines before it are skipped).
+        case requestLine(bytes: Int)
+        /// In the header lines.
+        case headers(bytes: Int, lines: Int)
+        /// In a request body, with this many bytes still to come.
+        case body(remaining: Int)
+        /// A refusal is due or sent: nothing more is read.
+        case refused
+    }
+
+    /// Why a request is refused, and what the client is told.
+    struct Refusal: Equatable {
+        let status: HTTPResponseStatus
+        let message: String
+    }
+
+    private let limits: ConnectionLimits
+    private var phase = Phase.requestLine(bytes: 0)
+    /// The start of the header line being read, up to `keptLineBytes`: enough to see Content-Length.
+    private var line: [UInt8] = []
+    private var contentLength = 0
+    private var hasTransferEncoding = false
+    private var requestsHandedOn = 0
+    private var responsesFinished = 0
+    private var refusal: Refusal?
+    private var refusalSent = false
+    private var requestTimer: Scheduled<Void>?
+    private var lingerTimer: Scheduled<Void>?
+    private static let keptLineBytes = 64
+    /// How long a refused connection still reads (and discards) before it closes.
+    private static let linger: TimeAmount = .seconds(2)
+
+    init(limits: ConnectionLimits) {
+        self.limits = limits
+        line.reserveCapacity(Self.keptLineBytes)
+    }
+
+    // MARK: Connection events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // A new connection must send its first request within the request timeout too.
+        if context.channel.isActive { startRequestTimer(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimers()
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startRequestTimer(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelTimers()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .refused = phase, let event = event as? ChannelEvent, event == .inputClosed {
+            // The client read the refusal and closed its side: nothing more to wait for.
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: Requests in
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .refused = phase { return }
+        let buffer = unwrapInboundIn(data)
+        var accepted = buffer.readableBytes
+        buffer.withUnsafeReadableBytes { bytes in
+            for index in bytes.indices {
+                if let refusal = step(bytes[index], context: context) {
+                    self.refusal = refusal
+                    accepted = index
+                    break
+                }
+            }
+        }
+        if accepted > 0, let handedOn = buffer.getSlice(at: buffer.readerIndex, length: accepted) {
+            context.fireChannelRead(wrapInboundOut(handedOn))
+        }
+        if refusal != nil { refuse(context) }
+    }
+
+    /// Advances the request parser by one byte; a refusal when that byte breaks a limit.
+    private func step(_ byte: UInt8, context: ChannelHandlerContext) -> Refusal? {
+        let lineFeed: UInt8 = 0x0A
+        let carriageReturn: UInt8 = 0x0D
+        switch phase {
+        case .requestLine(let bytes):
+            if bytes == 0, byte == lineFeed || byte == carriageReturn { return nil }
+            if bytes == 0 { startRequestTimer(context) }
+            if byte == lineFeed {
+                phase = .headers(bytes: 0, lines: 0)
+                line.removeAll(keepingCapacity: true)
+                contentLength = 0
+                hasTransferEncoding = false
+                return nil
+            }
+            guard bytes < limits.maximumRequestLineBytes else { return uriTooLong }
+            phase = .requestLine(bytes: bytes + 1)
+        case .headers(let bytes, let lines):
+            guard bytes < limits.maximumHeaderBytes else { return headersTooLarge }
+            if byte == lineFeed {
+                if line.isEmpty { return headComplete() }
+                guard lines < limits.maximumHeaderCount else { return headersTooLarge }
+                inspectHeaderLine()
+                line.removeAll(keepingCapacity: true)
+                phase = .headers(bytes: bytes + 1, lines: lines + 1)
+            } else {
+                if byte != carriageReturn, line.count < Self.keptLineBytes { line.append(byte) }
+                phase = .headers(bytes: bytes + 1, lines: lines)
+            }
+        case .body(let remaining):
+            if remaining > 1 {
+                phase = .body(remaining: remaining - 1)
+            } else {
+                requestComplete()
+            }
+        case .refused:
+            break
+        }
+        return nil
+    }
+
+    /// The empty line after the headers: the head is whole.
+    private func headComplete() -> Refusal? {
+        if hasTransferEncoding || contentLength > limits.maximumBodyBytes {
+            return Refusal(
+                status: .payloadTooLarge,
+                message: "share takes no uploads: a request body may be at most \(limits.maximumBodyBytes) bytes "
+                    + "and not chunked. Only GET and HEAD are served.\n"
+            )
+        }
+        requestsHandedOn += 1
+        if contentLength > 0 {
+            phase = .body(remaining: contentLength)
+        } else {
+            requestComplete()
+        }
+        return nil
+    }
+
+    private func requestComplete() {
+        phase = .requestLine(bytes: 0)
+        requestTimer?.cancel()
+        requestTimer = nil
+    }
+
+    /// Notes Content-Length and Transfer-Encoding, which say where the next request starts.
+    private func inspectHeaderLine() {
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
+        let name = String(decoding: line[..<colon], as: UTF8.self).lowercased()
+        let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingSpaces
+        switch name {
+        case "content-length": contentLength = Int(value) ?? contentLength
+        case "transfer-encoding": hasTransferEncoding = true
+        default: break
+        }
+    }
+
+    private var uriTooLong: Refusal {
+        Refusal(
+            status: .uriTooLong,
+            message: "The request line is longer than \(limits.maximumRequestLineBytes) bytes. "
+                + "share's addresses are short: / for the page, /screen.png for the picture.\n"
+        )
+    }
+
+    private var headersTooLarge: Refusal {
+        Refusal(
+            status: .requestHeaderFieldsTooLarge,
+            message: "The request's header fields are larger than \(limits.maximumHeaderBytes) bytes or more than "
+                + "\(limits.maximumHeaderCount) lines. Send fewer or smaller headers (or clear this site's cookies).\n"
+        )
+    }
+
+    // MARK: Timers
+
+    private func startRequestTimer(_ context: ChannelHandlerContext) {
+        guard requestTimer == nil else { return }
+        requestTimer = context.eventLoop.assumeIsolated().scheduleTask(in: limits.requestTimeout) {
+            self.requestTimer = nil
+            self.requestTimedOut(context)
+        }
+    }
+
+    private func requestTimedOut(_ context: ChannelHandlerContext) {
+        switch phase {
+        case .requestLine(bytes: 0):
+            // A connection that never sent a byte: close it without a word.
+            if requestsHandedOn == responsesFinished { context.close(promise: nil) }
+        case .refused:
+            break
+        default:
+            refusal = Refusal(
+                status: .requestTimeout,
+                message:
+                    "The request did not arrive whole within \(limits.requestTimeout.nanoseconds / 1_000_000_000) s.\n"
+            )
+            refuse(context)
+        }
+    }
+
+    private func cancelTimers() {
+        requestTimer?.cancel()
+        requestTimer = nil
+        lingerTimer?.cancel()
+        lingerTimer = nil
+    }
+
+    // MARK: Responses out
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let part = unwrapOutboundIn(data)
+        context.write(data, promise: promise)
+        if case .end = part {
+            responsesFinished += 1
+            sendRefusalIfDue(context)
+        }
+    }
+
+    private func refuse(_ context: ChannelHandlerContext) {
+        phase = .refused
+        requestTimer?.cancel()
+        requestTimer = nil
+        sendRefusalIfDue(context)
+    }
+
+    /// Writes the refusal once every request handed on has its answer, then closes.
+    private func sendRefusalIfDue(_ context: ChannelHandlerContext) {
+        guard let refusal, !refusalSent, requestsHandedOn == responsesFinished else { return }
+        refusalSent = true
+        let body = context.channel.allocator.buffer(string: refusal.message)
+        let headers = HTTPHeaders([
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", String(body.readableBytes)),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Connection", "close"),
+        ])
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: refusal.status, headers: headers))),
+            promise: nil
+        )
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in
+            // Half-close, keep discarding what the client still sends, then close for good.
+            let closed = context.eventLoop.makePromise(of: Void.self)
+            context.close(mode: .output, promise: closed)
+            closed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }
+            self.lingerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.linger) {
+                context.close(promise: nil)
+            }
+        }
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs.
+    fileprivate var trimmingSpaces: String {
+        let characters = self.drop { $0 == " " || $0 == "\t" }
+        return String(characters.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}
