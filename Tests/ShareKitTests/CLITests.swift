@@ -127,12 +127,21 @@ struct CLITests {
         defer { xvfb.stop() }
         let share = try ShareProcess(["start", "--port", "0", "--bind", "127.0.0.1", "--display", xvfb.displayName])
         let lines = try await share.outputLines(atLeast: 1)
-        #expect(lines.first?.hasPrefix("http://127.0.0.1:") == true, "stderr: \(share.standardError)")
+        let url = try #require(lines.first, "stderr: \(share.standardError)")
+        #expect(url.hasPrefix("http://127.0.0.1:"), "stderr: \(share.standardError)")
+        // A viewer waiting on /status hears that the share ended.
+        let poller = TestClient(host: "127.0.0.1", port: portOf(url))
+        poller.connect()
+        let poll = Task { try await poller.execute(.init("/status?wait=25", method: .get)) }
+        try await Task.sleep(for: .milliseconds(300))
         xvfb.stop()
         let status = try await share.exitStatus(within: .seconds(10))
         #expect(status == 1, "stderr: \(share.standardError)")
         #expect(share.standardError.contains("The X display '\(xvfb.displayName)' went away"))
         #expect(share.standardError.contains("Start share again"))
+        let answer = try? await poll.value
+        #expect(answer.flatMap { $0.body.map { String(buffer: $0) } } == #"{"state":"ended"}"#, "the viewer was told")
+        try? await poller.shutdown()
     }
 
     @Test("A wrong DISPLAY: a non-zero exit and advice on DISPLAY, --test-card and Wayland")

@@ -155,13 +155,30 @@ struct DiscoveryTests {
         }
     }
 
-    @Test("After the presenter's avahi-daemon restarts, the share is advertised again within 5 s")
+    @Test(
+        "After the presenter's avahi-daemon restarts, the share is advertised again within 5 s; viewers never see an error"
+    )
     func reAdvertisesAfterDaemonRestart() async throws {
         try await withTestHosts { hosts in
             let share = try await HostedShare.start(on: hosts.presenter, name: "Resilient")
             _ = try await eventually("the share is advertised") {
                 try await listShares(on: hosts.presenter).first { $0.name == "Resilient" }
             }
+            // A viewer on the audience host keeps fetching frames through the restart.
+            let frameURL = share.url + "screen.png"
+            let viewer = Task { () -> [String] in
+                var answers: [String] = []
+                while !Task.isCancelled {
+                    let fetch = try await hosts.audience.run(
+                        "/usr/bin/curl",
+                        ["-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", frameURL]
+                    )
+                    answers.append(fetch.output.isEmpty ? "failed: \(fetch.error)" : fetch.output)
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
+                return answers
+            }
+            try await Task.sleep(for: .milliseconds(500))
             try await hosts.presenter.restartAvahi()
             let restarted = ContinuousClock.now
             // The presenter's fresh daemon knows nothing until share registers again.
@@ -174,6 +191,49 @@ struct DiscoveryTests {
                 try await listShares(on: hosts.audience).first { $0.name == "Resilient" }
             }
             #expect(share.process.isRunning, "share start keeps running through the restart")
+            viewer.cancel()
+            let answers = try await viewer.value
+            #expect(answers.count >= 5, "the viewer kept asking: \(answers)")
+            #expect(answers.allSatisfy { $0 == "200" }, "every frame was served: \(answers)")
+            share.stop()
+        }
+    }
+
+    @Test("A share locked with a PIN says auth=pin in its TXT record, never the PIN; share list shows it locked")
+    func lockedShareTXT() async throws {
+        try await withTestHosts { hosts in
+            let share = try await HostedShare.start(
+                on: hosts.presenter,
+                address: hosts.presenter.address,
+                arguments: ["start", "--test-card", "--port", "0", "--name", "Locked Room", "--pin", "4711"]
+            )
+            let line = try await eventually("avahi-browse sees Locked Room") {
+                let browse = try await hosts.audience.run(
+                    "/usr/bin/avahi-browse",
+                    ["-rtpk", ShareAdvertisement.subtype]
+                )
+                return browse.output.split(separator: "\n").first {
+                    $0.hasPrefix("=;") && $0.contains("Locked\\032Room")
+                }
+            }
+            #expect(line.contains("\"auth=pin\""), "\(line)")
+            #expect(!line.contains("4711"), "the PIN is never multicast: \(line)")
+
+            let found = try await listShares(on: hosts.audience)
+            let locked = try #require(found.first { $0.name == "Locked Room" })
+            #expect(locked.isLocked && locked.txt["auth"] == "pin")
+            let json = try await hosts.audience.run(TestEnvironment.shareExecutable, ["list", "--json"])
+            #expect(json.output.contains("\"locked\" : true"), "\(json.output)")
+            let table = try await hosts.audience.run(TestEnvironment.shareExecutable, ["list"])
+            let lines = table.output.split(separator: "\n")
+            #expect(lines.first?.contains("ACCESS") == true)
+            #expect(lines.contains { $0.hasPrefix("Locked Room") && $0.hasSuffix("PIN") }, "\(table.output)")
+            // And the URL from the list asks for the PIN.
+            let page = try await hosts.audience.run(
+                "/usr/bin/curl",
+                ["-sS", "-o", "/dev/null", "-w", "%{http_code}", locked.url + "screen.png"]
+            )
+            #expect(page.output == "401")
             share.stop()
         }
     }

@@ -73,7 +73,8 @@ final class HostedShare: Sendable {
         display: String?,
         interval: Double = 1,
         port: Int? = nil,
-        name: String = "Viewer Test"
+        name: String = "Viewer Test",
+        extraArguments: [String] = []
     ) async throws -> HostedShare {
         try await start(
             on: host,
@@ -81,7 +82,7 @@ final class HostedShare: Sendable {
             arguments: [
                 "start", "--bind", "127.0.0.1", "--port", "\(port ?? 0)", "--interval", "\(interval)", "--name", name,
                 "--no-advertise", "--log-level", "debug",
-            ] + (display.map { ["--display", $0] } ?? ["--test-card"]),
+            ] + (display.map { ["--display", $0] } ?? ["--test-card"]) + extraArguments,
             port: port,
             environment: ["DBUS_SYSTEM_BUS_ADDRESS": TestEnvironment.noBus]
         )
