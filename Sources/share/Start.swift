@@ -18,8 +18,8 @@ extension Share {
                   share start --display :1            share another X display
                   share start --bind 127.0.0.1        this machine only (for an SSH tunnel)
                   share start --test-card             a test picture instead of the screen
-                  share start --pin                   lock with a random PIN (printed URLs carry it)
-                  share start --pin 4711 --viewers    lock with this PIN; print how many are watching
+                  share start --pin                   lock with a random PIN (in the URLs)
+                  share start --pin 4711 --viewers    this PIN; print the viewer count
 
                 --pin alone makes a random 6-digit PIN; --pin PIN sets one. Viewers enter it once per browser \
                 (a cookie keeps them in until share stops); with curl: curl -c jar 'http://HOST:PORT/?pin=PIN', \
