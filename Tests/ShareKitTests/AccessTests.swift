@@ -18,7 +18,7 @@ struct AccessTests {
         pin: String? = "4711",
         _ body: @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
-        try await withTestCardServer(name: "Locked <Room>", configure: { $0.pin = pin }, body)
+        try await withTestCardServer(name: "Locked <Room>", pin: pin, body)
     }
 
     /// The `name=value` part of a Set-Cookie header.

@@ -244,7 +244,7 @@ struct HostileClientTests {
         var limits = ConnectionLimits()
         limits.requestTimeout = .milliseconds(500)
         limits.idleTimeout = .seconds(1)
-        try await withTestCardServer(configure: { $0.limits = limits }) { client in
+        try await withTestCardServer(limits: limits) { client in
             let port = try #require(client.port)
             let silent = try RawConnection(port: port, timeout: .seconds(3))
             let partial = try RawConnection(port: port, timeout: .seconds(3))

@@ -3,16 +3,18 @@ import Logging
 
 @testable import ShareKit
 
-/// Runs `body` against a test-card share served in this process on loopback, on a real socket, with the
-/// configuration `configure` makes (a PIN, smaller limits).
+/// Runs `body` against a test-card share served in this process on loopback, on a real socket, locked with
+/// `pin` if given, with `limits`.
 func withTestCardServer(
     name: String = "Test Card",
     host: String = "lectern",
-    configure: (inout StartConfiguration) -> Void = { _ in },
+    pin: String? = nil,
+    limits: ConnectionLimits = .standard,
     _ body: @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
     var configuration = StartConfiguration(port: 0, bindAddress: "127.0.0.1", interval: 1)
-    configure(&configuration)
+    configuration.pin = pin
+    configuration.limits = limits
     let application = ShareServer.buildApplication(
         configuration: configuration,
         frames: FrameStore(source: TestCardSource(name: name, host: host), interval: .seconds(1)),
