@@ -169,10 +169,17 @@ struct DiscoveryTests {
             let viewer = Task { () -> [String] in
                 var answers: [String] = []
                 while !Task.isCancelled {
-                    let fetch = try await hosts.audience.run(
-                        "/usr/bin/curl",
-                        ["-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", frameURL]
-                    )
+                    let fetch: (status: Int32, output: String, error: String)
+                    do {
+                        fetch = try await hosts.audience.run(
+                            "/usr/bin/curl",
+                            ["-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", frameURL]
+                        )
+                    } catch {
+                        // Cancelled while a fetch was running: that fetch is not the share's answer.
+                        if Task.isCancelled { break }
+                        throw error
+                    }
                     answers.append(fetch.output.isEmpty ? "failed: \(fetch.error)" : fetch.output)
                     try? await Task.sleep(for: .milliseconds(200))
                 }

@@ -44,8 +44,9 @@ struct HostileClientTests {
             ),
             ("a large body", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000\r\n\r\n", 413),
             (
-                "a chunked body",
-                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 413
+                "a large chunked body",
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5000\r\n"
+                    + String(repeating: "c", count: 0x5000) + "\r\n0\r\n\r\n", 413
             ),
             ("an unknown query key", "GET /screen.png?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             ("wait=abc", "GET /status?wait=abc HTTP/1.1\r\nHost: a\r\n\r\n", 400),
@@ -62,11 +63,21 @@ struct HostileClientTests {
             // Answers from the responder keep the connection open unless asked to close it.
             let request = raw.replacingOccurrences(of: "Host: a\r\n", with: "Host: a\r\nConnection: close\r\n")
             let answer = try RawConnection.exchange(port: port, request, halfClose: false)
-            #expect(statusCodes(in: answer).first == expected, "\(what): \(answer.prefix(200))")
+            // The last answer: a large body's head may be answered (405) before the body breaks the limit.
+            #expect(statusCodes(in: answer).last == expected, "\(what): \(answer.prefix(200))")
             if expected != 404 && expected != 405 {
                 #expect(answer.contains("\r\n\r\n") && !answer.hasSuffix("\r\n\r\n"), "\(what) says why: \(answer)")
             }
         }
+        // Small bodies are followed, so the requests pipelined after them are read right.
+        let pipelined = try RawConnection.exchange(
+            port: port,
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\n"
+                + "PUT /status HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+                + "GET /status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            halfClose: false
+        )
+        #expect(statusCodes(in: pipelined) == [405, 405, 200], "\(pipelined)")
         #expect(statusCodes(in: try normalRequest(port)) == [200])
         share.send(SIGTERM)
         #expect(try await share.exitStatus(within: .seconds(5)) == 0)

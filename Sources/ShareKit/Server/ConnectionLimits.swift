@@ -16,7 +16,7 @@ package struct ConnectionLimits: Sendable {
     package var maximumHeaderBytes = 16 * 1024
     /// Header lines in one request: more gets 431.
     package var maximumHeaderCount = 100
-    /// A request body (share accepts none, but a client may send one): larger, or chunked, gets 413.
+    /// A request body, chunk framing included (share uses none, but a client may send one): larger gets 413.
     package var maximumBodyBytes = 16 * 1024
     /// A request must arrive whole within this time from its first byte (or from the connection's opening):
     /// otherwise 408 and the connection is closed. This is what stops slowloris-style clients.

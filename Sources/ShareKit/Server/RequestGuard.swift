@@ -2,8 +2,9 @@ import NIOCore
 import NIOHTTP1
 
 /// Reads the raw bytes of each request before NIO's decoder does and refuses requests that break
-/// `ConnectionLimits`: 414 for a long request line, 431 for large headers, 413 for a body, and 408 when a
-/// request does not arrive whole within `requestTimeout` (slowloris).
+/// `ConnectionLimits`: 414 for a long request line, 431 for large headers, 413 for a large body, and 408 when a
+/// request does not arrive whole within `requestTimeout` (slowloris). It follows Content-Length and chunked
+/// bodies, so it knows where the next pipelined request starts.
 ///
 /// It sits between the response encoder and the request decoder, so it sees bytes coming in and response parts
 /// going out. It counts the requests it handed on and the responses that finished, so a refusal is written only
@@ -23,6 +24,14 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case headers(bytes: Int, lines: Int)
         /// In a request body, with this many bytes still to come.
         case body(remaining: Int)
+        /// In a chunked body: a chunk-size line (hexadecimal, then extensions after ";").
+        case chunkSize(size: Int, inExtension: Bool)
+        /// In a chunk's data, with this many bytes still to come.
+        case chunkData(remaining: Int)
+        /// After a chunk's data, until its line ends.
+        case chunkDataEnd
+        /// After the last chunk: trailer lines until an empty one.
+        case trailers(lineIsEmpty: Bool)
         /// A refusal is due or sent: nothing more is read.
         case refused
     }
@@ -39,6 +48,8 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var line: [UInt8] = []
     private var contentLength = 0
     private var hasTransferEncoding = false
+    /// Bytes of the current request's body so far, chunk framing included.
+    private var bodyBytes = 0
     private var requestsHandedOn = 0
     private var responsesFinished = 0
     private var refusal: Refusal?
@@ -134,34 +145,77 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 if byte != carriageReturn, line.count < Self.keptLineBytes { line.append(byte) }
                 phase = .headers(bytes: bytes + 1, lines: lines)
             }
-        case .body(let remaining):
-            if remaining > 1 {
-                phase = .body(remaining: remaining - 1)
-            } else {
-                requestComplete()
-            }
+        case .body, .chunkSize, .chunkData, .chunkDataEnd, .trailers:
+            bodyBytes += 1
+            guard bodyBytes <= limits.maximumBodyBytes else { return bodyTooLarge }
+            stepBody(byte)
         case .refused:
             break
         }
         return nil
     }
 
+    /// One byte of a body: counted off a Content-Length, or through the chunked framing.
+    private func stepBody(_ byte: UInt8) {
+        let lineFeed: UInt8 = 0x0A
+        let carriageReturn: UInt8 = 0x0D
+        switch phase {
+        case .body(let remaining):
+            if remaining > 1 { phase = .body(remaining: remaining - 1) } else { requestComplete() }
+        case .chunkSize(let size, let inExtension):
+            if byte == lineFeed {
+                phase = size == 0 ? .trailers(lineIsEmpty: true) : .chunkData(remaining: size)
+            } else if byte == UInt8(ascii: ";") {
+                phase = .chunkSize(size: size, inExtension: true)
+            } else if !inExtension, let digit = Self.hexValue(byte), size <= limits.maximumBodyBytes {
+                // Sizes beyond the limit stop growing: the byte count refuses the body before it matters.
+                phase = .chunkSize(size: size * 16 + digit, inExtension: false)
+            }
+        case .chunkData(let remaining):
+            phase = remaining > 1 ? .chunkData(remaining: remaining - 1) : .chunkDataEnd
+        case .chunkDataEnd:
+            if byte == lineFeed { phase = .chunkSize(size: 0, inExtension: false) }
+        case .trailers(let lineIsEmpty):
+            if byte == lineFeed {
+                if lineIsEmpty { requestComplete() } else { phase = .trailers(lineIsEmpty: true) }
+            } else if byte != carriageReturn {
+                phase = .trailers(lineIsEmpty: false)
+            }
+        case .requestLine, .headers, .refused:
+            break
+        }
+    }
+
+    private static func hexValue(_ byte: UInt8) -> Int? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a")) + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A")) + 10
+        default: nil
+        }
+    }
+
     /// The empty line after the headers: the head is whole.
     private func headComplete() -> Refusal? {
-        if hasTransferEncoding || contentLength > limits.maximumBodyBytes {
-            return Refusal(
-                status: .payloadTooLarge,
-                message: "share takes no uploads: a request body may be at most \(limits.maximumBodyBytes) bytes "
-                    + "and not chunked. Only GET and HEAD are served.\n"
-            )
-        }
+        if !hasTransferEncoding && contentLength > limits.maximumBodyBytes { return bodyTooLarge }
         requestsHandedOn += 1
-        if contentLength > 0 {
+        bodyBytes = 0
+        if hasTransferEncoding {
+            phase = .chunkSize(size: 0, inExtension: false)
+        } else if contentLength > 0 {
             phase = .body(remaining: contentLength)
         } else {
             requestComplete()
         }
         return nil
+    }
+
+    private var bodyTooLarge: Refusal {
+        Refusal(
+            status: .payloadTooLarge,
+            message: "share takes no uploads: a request body may be at most \(limits.maximumBodyBytes) bytes. "
+                + "Only GET and HEAD are served.\n"
+        )
     }
 
     private func requestComplete() {
