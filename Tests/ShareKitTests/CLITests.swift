@@ -89,7 +89,7 @@ struct CLITests {
 
     @Test("On a terminal, share start prints a QR code of the first URL; --no-qr turns it off")
     func qrCodeOnTerminal() async throws {
-        for (arguments, expectsCode) in [([String](), true), (["--no-qr"], false)] {
+        for (arguments, expectsCode) in [([String](), true), (["--no-qr"], false), (["--pin", "4711"], true)] {
             let command =
                 ([TestEnvironment.shareExecutable, "start", "--test-card", "--port", "0", "--bind", "127.0.0.1"]
                 + arguments).joined(separator: " ")
@@ -118,6 +118,11 @@ struct CLITests {
             #expect(output.contains("http://127.0.0.1:"))
             #expect(output.contains("Scan to open http://127.0.0.1:") == expectsCode, "\(arguments): \(output)")
             #expect(output.contains("\u{1B}[30;47m") == expectsCode)
+            if arguments.contains("--pin") {
+                // A scan opens the share without typing the PIN: the code's URL carries it.
+                let scan = output.split(separator: "\n").first { $0.contains("Scan to open") } ?? ""
+                #expect(scan.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix("/?pin=4711"), "\(output)")
+            }
         }
     }
 
