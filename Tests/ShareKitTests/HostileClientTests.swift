@@ -250,6 +250,25 @@ struct HostileClientTests {
         }.count
     }
 
+    @Test("A client that asks for frames and never reads the answers is disconnected once its answers stall")
+    func neverReads() async throws {
+        var limits = ConnectionLimits()
+        limits.sendStallTimeout = .seconds(1)
+        try await withTestCardServer(limits: limits) { client in
+            let port = try #require(client.port)
+            let reader = try RawConnection(port: port, timeout: .seconds(5), receiveBuffer: 4096)
+            let asked = 2000
+            reader.send(String(repeating: "GET /screen.png HTTP/1.1\r\nHost: a\r\n\r\n", count: asked))
+            try await Task.sleep(for: .seconds(4))
+            // Whatever was sent before the stall arrives, then the connection ends (it does not hang).
+            let answers = statusCodes(in: String(decoding: reader.readAll(), as: UTF8.self))
+            #expect(answers.count < asked, "the server gave up after \(answers.count) of \(asked) answers")
+            #expect(!answers.isEmpty && answers.allSatisfy { $0 == 200 })
+            // The share still serves everyone else.
+            #expect(try await client.execute(uri: "/status", method: .get).status == .ok)
+        }
+    }
+
     @Test("A connection that sends nothing is closed after the request timeout; an idle keep-alive one too")
     func timeouts() async throws {
         var limits = ConnectionLimits()

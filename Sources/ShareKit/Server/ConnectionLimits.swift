@@ -23,6 +23,9 @@ package struct ConnectionLimits: Sendable {
     package var requestTimeout: TimeAmount = .seconds(10)
     /// A keep-alive connection with no request in progress is closed after this long.
     package var idleTimeout: TimeAmount = .seconds(30)
+    /// A client that takes none of its answers for this long (the connection's send buffer stays full) is
+    /// disconnected, so a reader that never reads cannot hold a connection forever.
+    package var sendStallTimeout: TimeAmount = .seconds(30)
     /// Connections open at once; beyond it new ones wait in the listen queue until one closes.
     package var maximumConnections = 512
 

@@ -3,7 +3,8 @@ import NIOHTTP1
 
 /// Reads the raw bytes of each request before NIO's decoder does and refuses requests that break
 /// `ConnectionLimits`: 414 for a long request line, 431 for large headers, 413 for a large body, and 408 when a
-/// request does not arrive whole within `requestTimeout` (slowloris). It follows Content-Length and chunked
+/// request does not arrive whole within `requestTimeout` (slowloris). A connection whose answers stay unread for
+/// `sendStallTimeout` (its send buffer full) is closed. It follows Content-Length and chunked
 /// bodies, so it knows where the next pipelined request starts.
 ///
 /// It sits between the response encoder and the request decoder, so it sees bytes coming in and response parts
@@ -56,6 +57,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var refusalSent = false
     private var requestTimer: Scheduled<Void>?
     private var lingerTimer: Scheduled<Void>?
+    private var stallTimer: Scheduled<Void>?
     private static let keptLineBytes = 64
     /// How long a refused connection still reads (and discards) before it closes.
     private static let linger: TimeAmount = .seconds(2)
@@ -84,6 +86,21 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         cancelTimers()
         context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // Not writable: NIO holds more unsent answer bytes than its high watermark, because the client does not
+        // read. A client that reads at all, however slowly, makes it writable again before the timeout.
+        if context.channel.isWritable {
+            stallTimer?.cancel()
+            stallTimer = nil
+        } else if stallTimer == nil {
+            stallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: limits.sendStallTimeout) {
+                self.stallTimer = nil
+                context.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -284,6 +301,8 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         requestTimer = nil
         lingerTimer?.cancel()
         lingerTimer = nil
+        stallTimer?.cancel()
+        stallTimer = nil
     }
 
     // MARK: Responses out

@@ -10,10 +10,14 @@ final class RawConnection: @unchecked Sendable {
     let fd: Int32
     private var closed = false
 
-    /// Connects to 127.0.0.1:`port`, from `source` (another 127.x.y.z address) when given.
-    init(port: Int, source: String? = nil, timeout: Duration = .seconds(5)) throws {
+    /// Connects to 127.0.0.1:`port`, from `source` (another 127.x.y.z address) when given, with a receive buffer
+    /// of `receiveBuffer` bytes when given (a small one makes a client that does not read stall the server soon).
+    init(port: Int, source: String? = nil, timeout: Duration = .seconds(5), receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw EnvironmentError(description: "socket: \(String(cString: strerror(errno)))") }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
