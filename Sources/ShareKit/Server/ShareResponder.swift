@@ -15,6 +15,7 @@ package struct ShareResponder: HTTPResponder {
     private let page: StaticAsset
     private let script: StaticAsset
     private let styleSheet: StaticAsset
+    private let caching: CachePolicy
 
     /// The policy for the page: our own script, style and images only; frames arrive as blob: URLs.
     static let contentSecurityPolicy =
@@ -30,6 +31,7 @@ package struct ShareResponder: HTTPResponder {
         self.page = StaticAsset(text: page.html, contentType: "text/html; charset=utf-8")
         self.script = StaticAsset(text: ViewerPage.script, contentType: "text/javascript; charset=utf-8")
         self.styleSheet = StaticAsset(text: ViewerPage.styleSheet, contentType: "text/css; charset=utf-8")
+        self.caching = CachePolicy(interval: page.interval)
     }
 
     package func respond(to request: Request, context: Context) async throws -> Response {
@@ -56,7 +58,13 @@ package struct ShareResponder: HTTPResponder {
         }
         switch resource {
         case .asset(let asset):
-            var response = Self.validated(request, etag: asset.etag, lastModified: nil, body: asset.body)
+            var response = Self.validated(
+                request,
+                etag: asset.etag,
+                lastModified: nil,
+                cacheControl: caching.validated,
+                body: asset.body
+            )
             response.headers[.contentType] = asset.contentType
             if asset === page {
                 response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
@@ -79,6 +87,7 @@ package struct ShareResponder: HTTPResponder {
                 request,
                 etag: frame.etag,
                 lastModified: frame.changedAt,
+                cacheControl: caching.validated,
                 body: frame.png
             )
             response.headers[.contentType] = "image/png"
@@ -105,7 +114,7 @@ package struct ShareResponder: HTTPResponder {
         }
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        headers[.cacheControl] = "no-store"
+        headers[.cacheControl] = CachePolicy.never
         headers[.xContentTypeOptions] = "nosniff"
         let body = ended ? #"{"state":"ended"}"# : #"{"state":"live"}"#
         headers[.contentLength] = String(body.utf8.count)
@@ -119,10 +128,16 @@ package struct ShareResponder: HTTPResponder {
     }
 
     /// A 200 with the body, or a 304 when `If-None-Match` names the current tag; HEAD gets the headers only.
-    private static func validated(_ request: Request, etag: String, lastModified: Date?, body: ByteBuffer) -> Response {
+    private static func validated(
+        _ request: Request,
+        etag: String,
+        lastModified: Date?,
+        cacheControl: String,
+        body: ByteBuffer
+    ) -> Response {
         var headers = HTTPFields()
         headers[.eTag] = etag
-        headers[.cacheControl] = "no-cache"
+        headers[.cacheControl] = cacheControl
         headers[.xContentTypeOptions] = "nosniff"
         headers[.referrerPolicy] = "no-referrer"
         if let lastModified {
@@ -154,8 +169,37 @@ package struct ShareResponder: HTTPResponder {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; charset=utf-8"
         headers[.xContentTypeOptions] = "nosniff"
-        headers[.cacheControl] = "no-store"
+        headers[.cacheControl] = CachePolicy.never
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Every `Cache-Control` header a share sends is decided here, for browsers and for shared caches (an nginx
+/// `proxy_cache` in front of a share for a big room, see Docs/Scaling.md).
+///
+/// - The page, its assets and the frame are `max-age=0, s-maxage=N`. A browser treats them as stale at once, so
+///   it revalidates every time (`If-None-Match`, answered with a 304 while nothing changed), as `no-cache` did.
+///   A shared cache may serve them for N seconds, N being the interval in whole seconds (at least 1: caches count
+///   in seconds, and `s-maxage=0` means "do not store" to nginx), and then revalidates with the ETag. So however
+///   many viewers sit behind one cache, it asks the share about once per interval. `no-cache` is not used
+///   because nginx, like most shared caches, stores nothing marked `no-cache`, `no-store` or `private`.
+/// - Everything else (`/status`, whose long poll must reach the share; errors; 410 once the share ended) is
+///   `no-store`, so no cache ever keeps or shares it.
+///
+/// Caches key on the full URI including the query string (nginx's default `$scheme$proxy_host$request_uri`),
+/// so variants chosen by a query parameter stay apart. A share that answers differently per viewer (a PIN,
+/// a cookie) must not be shared by caches: make `validated` `private, no-cache` for it here.
+struct CachePolicy: Sendable {
+    /// For responses that carry an ETag: the page, its assets and frames.
+    let validated: String
+
+    /// For responses no cache may keep or share.
+    static let never = "no-store"
+
+    /// - Parameter interval: the share's seconds between updates.
+    init(interval: Double) {
+        let sharedSeconds = max(1, Int(interval.rounded(.down)))
+        validated = "max-age=0, s-maxage=\(sharedSeconds)"
     }
 }
 
