@@ -120,9 +120,13 @@ struct ShareBench {
             table.framePath(try await benchmark.run(), size: "4K")
         }
 
+        // Other work on the machine shows in the load average: read the ratios, not the absolute figures.
+        let load =
+            (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3)
+            .joined(separator: " ") ?? "?"
         let text = """
-            share-bench: \(cores) cores, \(options.rounds) rounds, \(options.loadSeconds) s load runs, \
-            \(options.idleSeconds) s idle, \(Date())
+            share-bench: \(cores) cores, load average \(load) at the end, \(options.rounds) rounds, \
+            \(options.loadSeconds) s load runs, \(options.idleSeconds) s idle, \(Date())
 
             \(table.markdown)
             """
