@@ -85,6 +85,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: The benchmark (Scripts/bench builds and runs it in release)
+        .executableTarget(
+            name: "share-bench",
+            dependencies: ["ShareKit", "CX11", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests
         .testTarget(
             name: "ShareKitTests",

@@ -201,7 +201,7 @@ struct AccessTests {
             let link = try await client.execute(uri: "/?pin=4711", method: .get)
             #expect(link.status == .seeOther && link.headers[.location] == "/" && link.headers[.setCookie] == nil)
             let page = try await client.execute(uri: "/", method: .get)
-            #expect(page.status == .ok && page.headers[.cacheControl] == "no-cache")
+            #expect(page.status == .ok && page.headers[.cacheControl] == "max-age=0, s-maxage=1")
         }
     }
 }

@@ -69,6 +69,51 @@ struct FrameStoreTests {
         #expect(store.statistics.encodes == 2)
     }
 
+    @Test("Under load, captures never outnumber the intervals that passed, plus one")
+    func coalescingHoldsUnderLoad() async throws {
+        // 200 viewers asking as fast as they can for several intervals, while the screen keeps changing so that
+        // every capture is encoded too. Captures start at least one interval apart, so in a run of `elapsed`
+        // there can be at most elapsed / interval + 1 of them, whatever the load and however slow the machine.
+        let source = CountingSource(delay: .milliseconds(5))
+        let interval = Duration.milliseconds(40)
+        let store = FrameStore(source: source, interval: interval)
+        let start = ContinuousClock.now
+        let load = Duration.milliseconds(600)
+        let (served, tags) = try await withThrowingTaskGroup(of: (Int, Set<String>).self) { group in
+            group.addTask {
+                while ContinuousClock.now - start < load {
+                    source.version.withLock { $0 += 1 }
+                    try await Task.sleep(for: .milliseconds(7))
+                }
+                return (0, [])
+            }
+            for _ in 0..<200 {
+                group.addTask {
+                    var served = 0
+                    var tags = Set<String>()
+                    while ContinuousClock.now - start < load {
+                        tags.insert(try await store.currentFrame().etag)
+                        served += 1
+                        await Task.yield()
+                    }
+                    return (served, tags)
+                }
+            }
+            return try await group.reduce(into: (0, Set<String>())) {
+                $0.0 += $1.0
+                $0.1.formUnion($1.1)
+            }
+        }
+        let elapsed = ContinuousClock.now - start
+        let captures = source.captures.withLock { $0 }
+        let allowed = Int((elapsed / interval).rounded(.down)) + 1
+        #expect(captures <= allowed, "\(captures) captures for \(served) requests in \(elapsed)")
+        #expect(store.statistics.captures == captures)
+        #expect(store.statistics.encodes <= captures)
+        #expect(served >= 200, "every viewer was answered")
+        #expect(tags.count >= 1 && tags.count <= captures, "every ETag served came from a capture")
+    }
+
     /// Always fails, counting attempts.
     final class FailingSource: FrameSource {
         let captures = Mutex(0)

@@ -18,8 +18,8 @@ struct StripPNGEncoderBenchmark {
         let width = 1920
         let height = 1080
         for (name, frame) in [
-            ("desktop", StripPNGEncoderTests.desktopFrame(width: width, height: height)),
-            ("dense text", StripPNGEncoderTests.textFrame(width: width, height: height)),
+            ("desktop", SyntheticDesktop.desktop(width: width, height: height)),
+            ("dense text", SyntheticDesktop.denseText(width: width, height: height)),
         ] {
             try measure(name: name, frame: frame)
         }

@@ -49,7 +49,7 @@ package struct ShareResponder: HTTPResponder {
         self.pinStyleSheet = StaticAsset(text: PINPage.styleSheet, contentType: "text/css; charset=utf-8")
         self.lock = lock
         self.viewers = viewers
-        self.cachePolicy = CachePolicy(locked: lock != nil)
+        self.cachePolicy = CachePolicy(locked: lock != nil, interval: page.interval)
         self.name = name
         self.host = host
     }

@@ -3,11 +3,14 @@
 /// No external resources and no inline script, so that a strict Content-Security-Policy can be sent.
 package struct ViewerPage: Sendable {
     package let html: String
+    /// Seconds between updates, as the page asks for them.
+    package let interval: Double
     package static let script = viewerScript
     package static let styleSheet = viewerStyleSheet
 
     /// The page for a share called `name` on `host`, refreshing every `interval` seconds.
     package init(name: String, host: String, interval: Double) {
+        self.interval = interval
         let title = "\(name) — screen shared from \(host)"
         // The no-JavaScript fallback reloads the whole page; meta refresh takes whole seconds.
         let refresh = max(1, Int(interval.rounded(.up)))

@@ -155,7 +155,11 @@ public enum ShareServer {
             throw translate(error, configuration: configuration)
         }
         await screen?.close()
-        logger.notice("Stopped sharing.")
+        let statistics = frames.statistics
+        logger.notice(
+            "Stopped sharing.",
+            metadata: ["captures": "\(statistics.captures)", "encodes": "\(statistics.encodes)"]
+        )
     }
 
     /// Writes a line to stdout at once (unbuffered), so that scripts reading a pipe see URLs as they come.
