@@ -18,6 +18,10 @@ extension Share {
                   share start --display :1            share another X display
                   share start --bind 127.0.0.1        this machine only (for an SSH tunnel)
                   share start --test-card             a test picture instead of the screen
+                  share start --monitor HDMI-1        one monitor only ('share monitors' lists them)
+                  share start --region 1280x720+0+0   a rectangle of the screen
+                  share start --window 0x1e00007      one window (find its id with xwininfo)
+                  share start --max-width 1280        downscale a 4K screen for slow Wi-Fi
                 """
         )
 
@@ -53,6 +57,44 @@ extension Share {
         @Flag(help: "Do not print a QR code of the URL (it is only printed when stdout is a terminal).")
         var noQr = false
 
+        @Option(
+            help: ArgumentHelp(
+                "Share one monitor, by name or by index as 'share monitors' lists them (default: the whole screen).",
+                valueName: "name|index"
+            )
+        )
+        var monitor: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Share a rectangle of the screen, WIDTHxHEIGHT+X+Y in pixels; clipped to the screen.",
+                valueName: "geometry"
+            )
+        )
+        var region: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Share one window by its X id (as xwininfo prints it), following it as it moves; "
+                    + "sharing ends when it closes.",
+                valueName: "id"
+            )
+        )
+        var window: String?
+
+        @Flag(help: "Do not draw the mouse pointer into the shared picture.")
+        var noCursor = false
+
+        @Option(
+            help: ArgumentHelp("Downscale the picture to at most this width, keeping its shape.", valueName: "pixels")
+        )
+        var maxWidth: Int?
+
+        @Option(
+            help: ArgumentHelp("Downscale the picture to at most this height, keeping its shape.", valueName: "pixels")
+        )
+        var maxHeight: Int?
+
         @OptionGroup var logging: LoggingOptions
 
         var startConfiguration: StartConfiguration {
@@ -64,7 +106,13 @@ extension Share {
                 name: name,
                 testCard: testCard,
                 advertise: !noAdvertise,
-                qrCode: !noQr
+                qrCode: !noQr,
+                monitor: monitor,
+                region: region,
+                window: window,
+                drawsCursor: !noCursor,
+                maxWidth: maxWidth,
+                maxHeight: maxHeight
             )
         }
 

@@ -11,6 +11,7 @@ package struct ShareResponder: HTTPResponder {
     package typealias Context = BasicRequestContext
 
     private let frames: FrameStore
+    private let scaledFrames: ScaledFrameStore
     private let state: ShareState
     private let page: StaticAsset
     private let script: StaticAsset
@@ -24,8 +25,10 @@ package struct ShareResponder: HTTPResponder {
     /// The longest a viewer's `GET /status?wait=S` is held open.
     static let longestStatusWait: Duration = .seconds(30)
 
-    package init(frames: FrameStore, page: ViewerPage, state: ShareState) {
+    /// - Parameter scaledFrames: the copies for `/screen.png?width=N`; by default made from `frames`.
+    package init(frames: FrameStore, page: ViewerPage, state: ShareState, scaledFrames: ScaledFrameStore? = nil) {
         self.frames = frames
+        self.scaledFrames = scaledFrames ?? ScaledFrameStore(frames: frames)
         self.state = state
         self.page = StaticAsset(text: page.html, contentType: "text/html; charset=utf-8")
         self.script = StaticAsset(text: ViewerPage.script, contentType: "text/javascript; charset=utf-8")
@@ -66,9 +69,18 @@ package struct ShareResponder: HTTPResponder {
             return await status(request)
         case .frame:
             if state.hasEnded { return Self.ended() }
+            let width: Int?
+            switch Self.requestedWidth(request) {
+            case .success(let requested): width = requested
+            case .failure(let problem): return Self.plain(.badRequest, problem.description + "\n")
+            }
             let frame: EncodedFrame
             do {
-                frame = try await frames.currentFrame()
+                if let width {
+                    frame = try await scaledFrames.frame(width: width)
+                } else {
+                    frame = try await frames.currentFrame()
+                }
             } catch {
                 context.logger.error("Capture failed", metadata: ["error": "\(error)"])
                 var response = Self.plain(.serviceUnavailable, "The screen could not be captured: \(error)\n")
@@ -111,6 +123,24 @@ package struct ShareResponder: HTTPResponder {
         headers[.contentLength] = String(body.utf8.count)
         if request.method == .head { return Response(status: .ok, headers: headers, body: .init()) }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// The `width` query parameter of `/screen.png`: nil when absent, an error saying what is allowed when it
+    /// is not a whole number from 1 to `ScaledFrameStore.widthLimit`.
+    static func requestedWidth(_ request: Request) -> Result<Int?, ShareError> {
+        guard let text = request.uri.queryParameters["width"].map(String.init) else { return .success(nil) }
+        if text.utf8.count <= 6, text.utf8.allSatisfy({ (48...57).contains($0) }), let width = Int(text),
+            (1...ScaledFrameStore.widthLimit).contains(width)
+        {
+            return .success(width)
+        }
+        let widths = ScaledFrameStore.standardWidths.map(String.init).joined(separator: ", ")
+        return .failure(
+            ShareError(
+                "width must be a whole number of pixels from 1 to \(ScaledFrameStore.widthLimit); got '\(text)'. "
+                    + "The picture is sent at the smallest of \(widths) that is at least that wide, or at full size."
+            )
+        )
     }
 
     /// What `/screen.png` answers once the presenter stopped sharing.

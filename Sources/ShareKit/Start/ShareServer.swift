@@ -18,11 +18,12 @@ public enum ShareServer {
         host: String,
         logger: Logger,
         state: ShareState = ShareState(),
+        scaledFrames: ScaledFrameStore? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let page = ViewerPage(name: name, host: host, interval: configuration.interval)
         return Application(
-            responder: ShareResponder(frames: frames, page: page, state: state),
+            responder: ShareResponder(frames: frames, page: page, state: state, scaledFrames: scaledFrames),
             configuration: .init(
                 address: .hostname(configuration.bindAddress, port: configuration.port),
                 serverName: "share/\(ShareVersion.current)"
@@ -47,15 +48,29 @@ public enum ShareServer {
         let host = ShareURLs.hostName()
         let name = configuration.name ?? host
 
-        let source: any FrameSource
+        if let warning = WaylandSession.warning(environment: ProcessInfo.processInfo.environment) {
+            logger.warning("\(warning)")
+        }
+        var chosen: any FrameSource
         var screen: XScreenSource?
         if configuration.testCard {
-            source = TestCardSource(name: name, host: host)
+            chosen = TestCardSource(name: name, host: host)
         } else {
-            let opened = try await XScreenSource.open(displayName: configuration.displayName)
+            let opened = try await XScreenSource.open(
+                displayName: configuration.displayName,
+                area: configuration.area,
+                drawsCursor: configuration.drawsCursor
+            )
             screen = opened
-            source = opened
+            chosen = opened
+            if opened.area == .screen, let monitors = try? await opened.monitors(), monitors.count > 1 {
+                logger.notice("\(MonitorListing.advice(monitors))")
+            }
         }
+        if configuration.maxWidth != nil || configuration.maxHeight != nil {
+            chosen = ScalingSource(chosen, maxWidth: configuration.maxWidth, maxHeight: configuration.maxHeight)
+        }
+        let source = chosen
         let frames = FrameStore(source: source, interval: .milliseconds(Int64(configuration.interval * 1000)))
         let state = ShareState()
         let (bound, boundContinuation) = AsyncStream.makeStream(of: (port: Int, urls: [String]).self)
