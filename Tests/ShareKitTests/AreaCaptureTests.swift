@@ -168,7 +168,7 @@ struct AreaCaptureTests {
         }
     }
 
-    @Test("A window: its pixels, followed when it moves; closing it ends the share with a message")
+    @Test("A window: its pixels, followed when it moves or changes size; closing it ends the share with a message")
     func windowFollowed() async throws {
         try await withXvfb(width: 640, height: 480) { xvfb in
             let pattern = TestPattern(width: 640, height: 480, depth: 24, seed: 3)
@@ -185,10 +185,15 @@ struct AreaCaptureTests {
                 #expect(frame.width == 121 && frame.height == 83)
                 #expect(firstDifference(frame.rgb, window.expected, width: 121) == nil, "the window was followed")
 
+                window.resize(width: 150, height: 101)
+                frame = try await source.captureFrame()
+                #expect(frame.width == 150 && frame.height == 101)
+                #expect(firstDifference(frame.rgb, window.expected, width: 150) == nil, "the resize was followed")
+
                 // Partly off the screen: the visible part.
                 window.move(x: 580, y: 300)
                 frame = try await source.captureFrame()
-                #expect(frame.width == 60 && frame.height == 83)
+                #expect(frame.width == 60 && frame.height == 101)
 
                 try await source.checkConnection()
                 window.close()

@@ -142,8 +142,8 @@ final class TestWindow: @unchecked Sendable {
     // @unchecked Sendable: the display is used from one test task at a time.
     private var display: OpaquePointer?
     let id: UInt
-    let width: Int
-    let height: Int
+    private(set) var width: Int
+    private(set) var height: Int
     static let outer: (UInt8, UInt8, UInt8) = (200, 100, 50)
     static let inner: (UInt8, UInt8, UInt8) = (18, 52, 86)
     /// The child's rectangle inside the window.
@@ -212,6 +212,15 @@ final class TestWindow: @unchecked Sendable {
         guard let display else { return }
         XMoveWindow(display, Window(id), Int32(x), Int32(y))
         XSync(display, 0)
+    }
+
+    /// Gives the window a new size; the child stays where it is.
+    func resize(width: Int, height: Int) {
+        guard let display else { return }
+        XResizeWindow(display, Window(id), UInt32(width), UInt32(height))
+        XSync(display, 0)
+        self.width = width
+        self.height = height
     }
 
     /// Destroys the window and closes the connection.
