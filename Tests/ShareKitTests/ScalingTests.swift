@@ -1,8 +1,10 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import Synchronization
 import Testing
 
 @testable import ShareKit
@@ -60,12 +62,19 @@ struct ScalingTests {
         #expect(ScaledFrameStore.standardWidth(for: 3000, sourceWidth: 3840) == nil, "above 2560: full size")
     }
 
-    @Test("ScalingSource downscales every frame of its source")
+    @Test("ScalingSource downscales its source's frames, and does not scale an unchanged frame again")
     func scalingSource() async throws {
-        let source = ScalingSource(TestCardSource(name: "Scaled", host: "lectern"), maxWidth: 400, maxHeight: nil)
-        let frame = try await source.captureFrame()
-        #expect(frame.width == 400)
+        let clock = Mutex(Date(timeIntervalSince1970: 1_000_000))
+        let card = TestCardSource(name: "Scaled", host: "lectern") { clock.withLock { $0 } }
+        let source = ScalingSource(card, maxWidth: 400, maxHeight: nil)
+        let first = try await source.captureFrame()
+        #expect(first.width == 400 && first.height == 225)
         #expect(source.summary.contains("scaled to at most width 400"))
+        let same = try await source.captureFrame()
+        #expect(same.rgb == first.rgb && source.scaleCount == 1, "the same picture is not scaled again")
+        clock.withLock { $0 += 61 }
+        let later = try await source.captureFrame()
+        #expect(later.rgb != first.rgb && source.scaleCount == 2, "a new picture is")
     }
 }
 
