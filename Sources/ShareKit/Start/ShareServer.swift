@@ -48,14 +48,14 @@ public enum ShareServer {
         let host = ShareURLs.hostName()
         let name = configuration.name ?? host
 
-        if let warning = WaylandSession.warning(environment: ProcessInfo.processInfo.environment) {
-            logger.warning("\(warning)")
-        }
         var chosen: any FrameSource
         var screen: XScreenSource?
         if configuration.testCard {
             chosen = TestCardSource(name: name, host: host)
         } else {
+            if let warning = WaylandSession.warning(environment: ProcessInfo.processInfo.environment) {
+                logger.warning("\(warning)")
+            }
             let opened = try await XScreenSource.open(
                 displayName: configuration.displayName,
                 area: configuration.area,
