@@ -133,6 +133,21 @@ struct AreaCaptureTests {
         }
     }
 
+    @Test("An X server without RandR: share monitors and --monitor say so and point to the alternatives")
+    func withoutRandR() async throws {
+        try await withXvfb(width: 320, height: 240, extraArguments: ["-extension", "RANDR"]) { xvfb in
+            let listing = await #expect(throws: ShareError.self) {
+                _ = try await MonitorListing.monitors(displayName: xvfb.displayName)
+            }
+            #expect(listing?.description.contains("lacks the RandR 1.5 extension") == true)
+            let start = await #expect(throws: ShareError.self) {
+                _ = try await XScreenSource.open(displayName: xvfb.displayName, area: .monitor(.index(0)))
+            }
+            #expect(start?.description.contains("--monitor cannot pick one") == true)
+            #expect(start?.description.contains("--region") == true)
+        }
+    }
+
     @Test("A region gives exactly that rectangle, clipped to the screen; one fully outside is refused")
     func regionPixels() async throws {
         try await withXvfb(width: 640, height: 480) { xvfb in

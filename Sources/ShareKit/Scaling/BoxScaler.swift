@@ -1,3 +1,6 @@
+import Dispatch
+import Glibc
+
 /// Downscaling by area averaging (a box filter): each output pixel is the mean of the source pixels it covers,
 /// fractional edges weighted by how much of them it covers. Text stays readable and thin lines fade instead of
 /// vanishing, unlike nearest-neighbour sampling.
@@ -23,52 +26,41 @@ package enum BoxScaler {
     }
 
     /// `frame` scaled to `width`x`height` (each at most the source's).
+    ///
+    /// Per output row: the source rows it covers are summed with their weights into one row of floats, then
+    /// each output pixel sums the columns it covers. Output rows are spread over every core
+    /// (`DispatchQueue.concurrentPerform`); blocking and CPU-bound, so call it from a thread pool.
     package static func scale(_ frame: Frame, width: Int, height: Int) -> Frame {
         precondition(width >= 1 && height >= 1 && width <= frame.width && height <= frame.height)
         if width == frame.width && height == frame.height { return frame }
         let columns = Taps(source: frame.width, target: width)
         let rows = Taps(source: frame.height, target: height)
-        // Horizontal pass into floats, one row per source row; then the vertical pass into bytes.
-        var horizontal = [Float](repeating: 0, count: width * frame.height * 3)
-        frame.rgb.withUnsafeBufferPointer { source in
-            horizontal.withUnsafeMutableBufferPointer { out in
-                for y in 0..<frame.height {
-                    let sourceRow = y * frame.width * 3
-                    let outRow = y * width * 3
-                    for x in 0..<width {
-                        var red: Float = 0
-                        var green: Float = 0
-                        var blue: Float = 0
-                        for tap in columns.range(x) {
-                            let weight = columns.weights[tap]
-                            let i = sourceRow + (columns.first[x] + tap - columns.offsets[x]) * 3
-                            red += weight * Float(source[i])
-                            green += weight * Float(source[i + 1])
-                            blue += weight * Float(source[i + 2])
-                        }
-                        out[outRow + x * 3] = red
-                        out[outRow + x * 3 + 1] = green
-                        out[outRow + x * 3 + 2] = blue
-                    }
-                }
-            }
-        }
+        let sourceWidth = frame.width
+        let threads = min(height, processorCount)
         let rgb = [UInt8](unsafeUninitializedCapacity: width * height * 3) { out, count in
-            horizontal.withUnsafeBufferPointer { source in
-                for y in 0..<height {
-                    let outRow = y * width * 3
-                    for i in 0..<(width * 3) {
-                        var sum: Float = 0
-                        for tap in rows.range(y) {
-                            sum += rows.weights[tap] * source[(rows.first[y] + tap - rows.offsets[y]) * width * 3 + i]
+            frame.rgb.withUnsafeBufferPointer { source in
+                // Shared without locks, safely: each output row is written by exactly one thread (rows are
+                // dealt out round-robin by thread number), the source and the taps are only read, and
+                // concurrentPerform returns once every thread is done.
+                nonisolated(unsafe) let source = source
+                nonisolated(unsafe) let out = out
+                DispatchQueue.concurrentPerform(iterations: threads) { thread in
+                    var line = [Float](repeating: 0, count: sourceWidth * 3)
+                    line.withUnsafeMutableBufferPointer { line in
+                        for y in stride(from: thread, to: height, by: threads) {
+                            rows.sum(y, of: source, rowLength: sourceWidth * 3, into: line)
+                            columns.columns(of: line, into: out, at: y * width * 3, count: width)
                         }
-                        out[outRow + i] = UInt8(min(255, max(0, sum.rounded())))
                     }
                 }
             }
             count = width * height * 3
         }
         return Frame(width: width, height: height, rgb: rgb)
+    }
+
+    private static var processorCount: Int {
+        min(64, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
     }
 
     /// For each target index along one axis: the first source index it covers and the weights of the source
@@ -95,8 +87,57 @@ package enum BoxScaler {
             offsets.append(weights.count)
         }
 
-        /// The indices into `weights` for target index `i`.
+        /// Vertical: the weighted sum of the source rows that output row `y` covers, into `line`.
+        func sum(
+            _ y: Int,
+            of source: UnsafeBufferPointer<UInt8>,
+            rowLength: Int,
+            into line: UnsafeMutableBufferPointer<Float>
+        ) {
+            weights.withUnsafeBufferPointer { weights in
+                let firstWeight = offsets[y]
+                for index in 0..<rowLength { line[index] = 0 }
+                for tap in firstWeight..<offsets[y + 1] {
+                    let weight = weights[tap]
+                    let row = (first[y] + tap - firstWeight) * rowLength
+                    for index in 0..<rowLength { line[index] += weight * Float(source[row + index]) }
+                }
+            }
+        }
+
+        /// Horizontal: each of `count` output pixels is the weighted sum of the `line` pixels it covers, rounded
+        /// into `out` from `start`.
+        func columns(
+            of line: UnsafeMutableBufferPointer<Float>,
+            into out: UnsafeMutableBufferPointer<UInt8>,
+            at start: Int,
+            count: Int
+        ) {
+            weights.withUnsafeBufferPointer { weights in
+                first.withUnsafeBufferPointer { first in
+                    offsets.withUnsafeBufferPointer { offsets in
+                        for x in 0..<count {
+                            var red: Float = 0
+                            var green: Float = 0
+                            var blue: Float = 0
+                            var pixel = first[x] * 3
+                            for tap in offsets[x]..<offsets[x + 1] {
+                                let weight = weights[tap]
+                                red += weight * line[pixel]
+                                green += weight * line[pixel + 1]
+                                blue += weight * line[pixel + 2]
+                                pixel += 3
+                            }
+                            out[start + x * 3] = Self.byte(red)
+                            out[start + x * 3 + 1] = Self.byte(green)
+                            out[start + x * 3 + 2] = Self.byte(blue)
+                        }
+                    }
+                }
+            }
+        }
+
         @inline(__always)
-        func range(_ i: Int) -> Range<Int> { offsets[i]..<offsets[i + 1] }
+        private static func byte(_ value: Float) -> UInt8 { UInt8(min(255, max(0, value.rounded()))) }
     }
 }

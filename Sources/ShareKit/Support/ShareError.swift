@@ -62,7 +62,14 @@ extension ShareError {
 
     /// `--monitor` names no monitor of the display.
     package static func noSuchMonitor(_ choice: MonitorChoice, monitors: [Monitor]) -> ShareError {
-        ShareError(
+        if monitors.isEmpty {
+            return ShareError(
+                "There is no monitor \(choice): this X server reports no monitors (it lacks XRandR 1.5), so "
+                    + "--monitor cannot pick one. Leave --monitor out to share the whole screen, or share a part "
+                    + "of it with --region WIDTHxHEIGHT+X+Y."
+            )
+        }
+        return ShareError(
             "There is no monitor \(choice) on this X display. \(Self.monitorList(monitors)) "
                 + "Pick one with --monitor NAME or --monitor INDEX ('share monitors' lists them), or leave "
                 + "--monitor out to share the whole screen."
