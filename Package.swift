@@ -27,8 +27,8 @@ let package = Package(
         // MARK: C libraries, one system-library target each
         .systemLibrary(
             name: "CX11",
-            pkgConfig: "x11 xext",
-            providers: [.apt(["libx11-dev", "libxext-dev"])]
+            pkgConfig: "x11 xext xfixes xrandr",
+            providers: [.apt(["libx11-dev", "libxext-dev", "libxfixes-dev", "libxrandr-dev"])]
         ),
         .systemLibrary(
             name: "CAvahi",

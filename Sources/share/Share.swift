@@ -10,7 +10,7 @@ struct Share: AsyncParsableCommand {
             The presenter runs 'share start'; the audience opens one of the printed URLs in any browser.
             """,
         version: ShareVersion.current,
-        subcommands: [Start.self, List.self, Open.self],
+        subcommands: [Start.self, List.self, Open.self, Monitors.self],
         defaultSubcommand: nil
     )
 

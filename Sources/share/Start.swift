@@ -20,6 +20,10 @@ extension Share {
                   share start --test-card             a test picture instead of the screen
                   share start --pin                   lock with a random PIN (in the URLs)
                   share start --pin 4711 --viewers    this PIN; print the viewer count
+                  share start --monitor HDMI-1        one monitor only ('share monitors' lists them)
+                  share start --region 1280x720+0+0   a rectangle of the screen
+                  share start --window 0x1e00007      one window (find its id with xwininfo)
+                  share start --max-width 1280        downscale a 4K screen for slow Wi-Fi
 
                 --pin alone makes a random 6-digit PIN; --pin PIN sets one. Viewers enter it once per browser \
                 (a cookie keeps them in until share stops); with curl: curl -c jar 'http://HOST:PORT/?pin=PIN', \
@@ -74,6 +78,44 @@ extension Share {
         @Flag(help: "Print the number of viewers on stderr whenever it changes.")
         var viewers = false
 
+        @Option(
+            help: ArgumentHelp(
+                "Share one monitor, by name or by index as 'share monitors' lists them (default: the whole screen).",
+                valueName: "name|index"
+            )
+        )
+        var monitor: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Share a rectangle of the screen, WIDTHxHEIGHT+X+Y in pixels; clipped to the screen.",
+                valueName: "geometry"
+            )
+        )
+        var region: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Share one window by its X id (as xwininfo prints it), following it as it moves; "
+                    + "sharing ends when it closes.",
+                valueName: "id"
+            )
+        )
+        var window: String?
+
+        @Flag(help: "Do not draw the mouse pointer into the shared picture.")
+        var noCursor = false
+
+        @Option(
+            help: ArgumentHelp("Downscale the picture to at most this width, keeping its shape.", valueName: "pixels")
+        )
+        var maxWidth: Int?
+
+        @Option(
+            help: ArgumentHelp("Downscale the picture to at most this height, keeping its shape.", valueName: "pixels")
+        )
+        var maxHeight: Int?
+
         @OptionGroup var logging: LoggingOptions
 
         var startConfiguration: StartConfiguration {
@@ -85,7 +127,13 @@ extension Share {
                 name: name,
                 testCard: testCard,
                 advertise: !noAdvertise,
-                qrCode: !noQr
+                qrCode: !noQr,
+                monitor: monitor,
+                region: region,
+                window: window,
+                drawsCursor: !noCursor,
+                maxWidth: maxWidth,
+                maxHeight: maxHeight
             )
             configuration.pin = pin
             configuration.showViewers = viewers

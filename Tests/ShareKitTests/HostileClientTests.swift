@@ -49,6 +49,8 @@ struct HostileClientTests {
                     + String(repeating: "c", count: 0x5000) + "\r\n0\r\n\r\n", 413
             ),
             ("an unknown query key", "GET /screen.png?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("width=-1", "GET /screen.png?width=-1 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("width=999999999", "GET /screen.png?width=999999999 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             ("wait=abc", "GET /status?wait=abc HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             ("wait=-1", "GET /status?wait=-1 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             ("wait=nan", "GET /status?wait=nan HTTP/1.1\r\nHost: a\r\n\r\n", 400),

@@ -15,17 +15,27 @@ final class XScreenCapturer {
     }
 
     let displayName: String
+    /// The screen (root window) size, followed when it changes.
     private(set) var width: Int
     private(set) var height: Int
     let depth: Int
     private(set) var method: Method
+    /// What part of the screen is shared. A monitor chosen by index is pinned to its name here.
+    private(set) var area: CaptureArea
+    /// Whether the pointer is drawn into frames (and XFixes is there to draw it).
+    let drawsCursor: Bool
     private var display: OpaquePointer?
     private let root: Window
     private let visual: UnsafeMutablePointer<Visual>
     private var shared: SharedImage?
+    /// False once MIT-SHM turned out not to work on this display; then every capture uses `XGetImage`.
+    private var sharedMemoryWorks = true
 
     /// Opens `displayName` (nil: `$DISPLAY`) with `XOpenDisplay` and prepares the fastest capture it allows.
-    init(displayName: String?) throws {
+    ///
+    /// Throws `ShareError` with advice when the display cannot be opened or `area` is not on it (no such
+    /// monitor or window, a region fully outside the screen).
+    init(displayName: String?, area: CaptureArea = .screen, drawsCursor: Bool = false) throws {
         _ = XErrorTrap.installed
         let requested = displayName ?? getenv("DISPLAY").map { String(cString: $0) }
         guard let requested, !requested.isEmpty else { throw ShareError.displayUnavailable(nil) }
@@ -40,24 +50,37 @@ final class XScreenCapturer {
         self.height = Int(share_DisplayHeight(display, screen))
         self.depth = Int(share_DefaultDepth(display, screen))
         self.method = .getImage
+        self.area = area
+        self.drawsCursor = drawsCursor && CursorImage.isAvailable(display: display)
 
         let visualClass = visual.pointee.`class`
         guard visualClass == TrueColor || visualClass == DirectColor else {
-            XCloseDisplay(display)
-            self.display = nil
+            close()
             throw ShareError(
                 "The X display '\(requested)' uses a \(depth)-bit palette visual, which share cannot capture. "
                     + "Run the X server at depth 16, 24 or 32."
             )
         }
         guard width * height <= 16384 * 16384 else {
-            XCloseDisplay(display)
-            self.display = nil
+            close()
             throw ShareError.frameTooLarge(width: width, height: height)
         }
-        if let shared = SharedImage(display: display, visual: visual, depth: depth, width: width, height: height) {
-            self.shared = shared
-            self.method = .sharedMemory
+        if case .monitor(let choice) = area {
+            // Pin the choice to the monitor's name, so that the share follows that monitor, not a position.
+            let monitors = Monitor.list(display: display, root: root)
+            guard let monitor = choice.pick(from: monitors) else {
+                close()
+                throw ShareError.noSuchMonitor(choice, monitors: monitors)
+            }
+            self.area = .monitor(.name(monitor.name))
+        }
+        switch resolveArea(display) {
+        case .rect(let rect):
+            method = makeSharedImage(display, width: rect.width, height: rect.height) ? .sharedMemory : .getImage
+        case .gone(let error), .unavailable(let error):
+            close()
+            if case .window(let id) = area { throw ShareError.noSuchWindow(id, displayName: requested) }
+            throw error
         }
     }
 
@@ -80,32 +103,66 @@ final class XScreenCapturer {
         self.display = nil
     }
 
-    /// A round trip to the server, so that a dead connection is noticed even while nobody watches.
+    /// A round trip to the server, so that a dead connection, a closed window or an unplugged monitor is
+    /// noticed even while nobody watches.
     func checkConnection() throws {
         guard let display, !XErrorTrap.isLost(display) else { throw ShareError.displayLost(displayName) }
         XSync(display, 0)
         if XErrorTrap.isLost(display) { throw ShareError.displayLost(displayName) }
+        if case .gone(let error) = resolveArea(display) { throw error }
     }
 
-    /// Reads the whole root window and converts it to RGB.
+    /// The monitors XRandR reports (`XRRGetMonitors`); empty when the server lacks RandR 1.5.
+    func monitors() throws -> [Monitor] {
+        guard let display, !XErrorTrap.isLost(display) else { throw ShareError.displayLost(displayName) }
+        return Monitor.list(display: display, root: root)
+    }
+
+    /// Reads the shared area of the root window, converts it to RGB and draws the pointer into it.
     func capture() throws -> Frame {
         guard let display else { throw ShareError("The X display '\(displayName)' is closed.") }
         guard !XErrorTrap.isLost(display) else { throw ShareError.displayLost(displayName) }
         followSizeChanges(display)
+        let rect: PixelRect
+        switch resolveArea(display) {
+        case .rect(let resolved): rect = resolved
+        case .gone(let error), .unavailable(let error): throw error
+        }
+        let frame = try read(rect, from: display)
+        guard drawsCursor, let cursor = CursorImage.current(display: display) else { return frame }
+        return cursor.drawn(over: frame, originX: rect.x, originY: rect.y)
+    }
+
+    /// The pixels of `rect` (inside the screen): through the shared segment when it works, else `XGetImage`.
+    private func read(_ rect: PixelRect, from display: OpaquePointer) throws -> Frame {
+        if sharedMemoryWorks, shared?.width != rect.width || shared?.height != rect.height {
+            method = makeSharedImage(display, width: rect.width, height: rect.height) ? .sharedMemory : .getImage
+        }
         if let shared {
-            if XShmGetImage(display, root, shared.image, 0, 0, share_AllPlanes()) != 0 {
+            if XShmGetImage(display, root, shared.image, Int32(rect.x), Int32(rect.y), share_AllPlanes()) != 0 {
                 return shared.layout.frame(
                     from: UnsafeRawPointer(shared.image.pointee.data),
-                    width: width,
-                    height: height
+                    width: rect.width,
+                    height: rect.height
                 )
             }
             // The segment stopped working (rare): use the socket from now on.
             shared.release(display: display)
             self.shared = nil
+            sharedMemoryWorks = false
             method = .getImage
         }
-        guard let image = XGetImage(display, root, 0, 0, UInt32(width), UInt32(height), share_AllPlanes(), ZPixmap)
+        guard
+            let image = XGetImage(
+                display,
+                root,
+                Int32(rect.x),
+                Int32(rect.y),
+                UInt32(rect.width),
+                UInt32(rect.height),
+                share_AllPlanes(),
+                ZPixmap
+            )
         else {
             _ = XErrorTrap.take(for: display)
             if XErrorTrap.isLost(display) { throw ShareError.displayLost(displayName) }
@@ -122,12 +179,83 @@ final class XScreenCapturer {
                     + "(\(layout.bitsPerPixel) bits per pixel). Run the X server at depth 16, 24 or 32."
             )
         }
-        return layout.frame(from: UnsafeRawPointer(image.pointee.data), width: width, height: height)
+        return layout.frame(from: UnsafeRawPointer(image.pointee.data), width: rect.width, height: rect.height)
+    }
+
+    /// Replaces the shared image by one of the given size; false (and no shared image) when MIT-SHM does not work.
+    private func makeSharedImage(_ display: OpaquePointer, width: Int, height: Int) -> Bool {
+        shared?.release(display: display)
+        shared = nil
+        guard sharedMemoryWorks else { return false }
+        shared = SharedImage(display: display, visual: visual, depth: depth, width: width, height: height)
+        if shared == nil { sharedMemoryWorks = false }
+        return shared != nil
     }
 }
 
 extension XScreenCapturer {
-    /// Notices a new screen size (xrandr, a projector plugged in) and makes a shared image of the new size.
+    /// Where the shared area is now, or why it cannot be captured.
+    enum AreaState {
+        /// Capture this rectangle of the root window (always inside the screen).
+        case rect(PixelRect)
+        /// The window closed or the monitor went away: the share should end with this message.
+        case gone(ShareError)
+        /// Not capturable at the moment (a window moved fully off the screen): fail this capture only.
+        case unavailable(ShareError)
+    }
+
+    /// Looks up the area's current rectangle: monitors and windows are asked again on every call, so moves and
+    /// resizes are followed.
+    func resolveArea(_ display: OpaquePointer) -> AreaState {
+        let screen = PixelRect(x: 0, y: 0, width: width, height: height)
+        switch area {
+        case .screen:
+            return .rect(screen)
+        case .region(let region):
+            guard let clipped = region.intersection(screen) else {
+                return .unavailable(ShareError.regionOutside(region, screenWidth: width, screenHeight: height))
+            }
+            return .rect(clipped)
+        case .monitor(let choice):
+            let monitors = Monitor.list(display: display, root: root)
+            guard let monitor = choice.pick(from: monitors) else {
+                return .gone(ShareError.monitorGone(choice, monitors: monitors))
+            }
+            guard let clipped = monitor.rect.intersection(screen) else {
+                return .unavailable(ShareError("The monitor '\(monitor.name)' lies outside the screen; try again."))
+            }
+            return .rect(clipped)
+        case .window(let id):
+            return windowRect(display, id: Window(id), screen: screen)
+        }
+    }
+
+    /// The on-screen rectangle of a window (`XGetWindowAttributes`, `XTranslateCoordinates`).
+    private func windowRect(_ display: OpaquePointer, id: Window, screen: PixelRect) -> AreaState {
+        _ = XErrorTrap.take(for: display)
+        var attributes = XWindowAttributes()
+        let found = XGetWindowAttributes(display, id, &attributes) != 0
+        var x: Int32 = 0
+        var y: Int32 = 0
+        var child: Window = 0
+        let translated = found && XTranslateCoordinates(display, id, root, 0, 0, &x, &y, &child) != 0
+        XSync(display, 0)
+        let failed = XErrorTrap.take(for: display) != nil
+        if XErrorTrap.isLost(display) { return .gone(ShareError.displayLost(displayName)) }
+        guard found, translated, !failed else { return .gone(ShareError.windowClosed(UInt(id))) }
+        let rect = PixelRect(x: Int(x), y: Int(y), width: Int(attributes.width), height: Int(attributes.height))
+        guard attributes.map_state == IsViewable, let clipped = rect.intersection(screen) else {
+            return .unavailable(
+                ShareError(
+                    "The window 0x\(String(UInt(id), radix: 16)) is not on the screen (minimised or moved away); "
+                        + "bring it back to share it."
+                )
+            )
+        }
+        return .rect(clipped)
+    }
+
+    /// Notices a new screen size (xrandr, a projector plugged in); the next capture makes a shared image to fit.
     private func followSizeChanges(_ display: OpaquePointer) {
         var rootReturn: Window = 0
         var x: Int32 = 0
@@ -142,11 +270,6 @@ extension XScreenCapturer {
         else { return }
         width = Int(newWidth)
         height = Int(newHeight)
-        if let old = shared {
-            old.release(display: display)
-            shared = SharedImage(display: display, visual: visual, depth: depth, width: width, height: height)
-            method = shared == nil ? .getImage : .sharedMemory
-        }
     }
 }
 
@@ -171,6 +294,8 @@ extension PixelLayout {
 private final class SharedImage {
     let image: UnsafeMutablePointer<XImage>
     let layout: PixelLayout
+    let width: Int
+    let height: Int
     private let info: UnsafeMutablePointer<XShmSegmentInfo>
 
     /// Creates and attaches the segment; nil when the server has no MIT-SHM or is not on this machine.
@@ -238,6 +363,8 @@ private final class SharedImage {
         self.image = image
         self.info = info
         self.layout = layout
+        self.width = width
+        self.height = height
     }
 
     /// Drops this process's side of the segment when the server is gone, and frees the image.

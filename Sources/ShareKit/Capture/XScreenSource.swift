@@ -16,6 +16,8 @@ package final class XScreenSource: FrameSource, @unchecked Sendable {
     package let height: Int
     /// True when frames come through MIT-SHM rather than the X socket.
     package let usesSharedMemory: Bool
+    /// What is shared; a monitor chosen by index appears here by its name.
+    package let area: CaptureArea
 
     private init(thread: NIOThreadPool, capturer: XScreenCapturer) {
         self.thread = thread
@@ -23,17 +25,29 @@ package final class XScreenSource: FrameSource, @unchecked Sendable {
         self.width = capturer.width
         self.height = capturer.height
         self.usesSharedMemory = capturer.method == .sharedMemory
+        self.area = capturer.area
         self.summary =
             "display \(capturer.displayName), \(capturer.width)x\(capturer.height), depth \(capturer.depth), "
-            + capturer.method.rawValue
+            + capturer.method.rawValue + ", \(capturer.area)" + (capturer.drawsCursor ? ", with the pointer" : "")
     }
 
-    /// Opens the display (nil: `$DISPLAY`) on a new X thread. Throws `ShareError` with advice when it cannot.
-    package static func open(displayName: String?) async throws -> XScreenSource {
+    /// Opens the display (nil: `$DISPLAY`) on a new X thread. Throws `ShareError` with advice when it cannot,
+    /// or when `area` is not on it.
+    ///
+    /// - Parameters:
+    ///   - area: the part of the screen to capture; monitors and windows are followed as they move.
+    ///   - drawsCursor: draw the pointer into each frame (XFixes), with its real shape and alpha.
+    package static func open(
+        displayName: String?,
+        area: CaptureArea = .screen,
+        drawsCursor: Bool = false
+    ) async throws -> XScreenSource {
         let thread = NIOThreadPool(numberOfThreads: 1)
         thread.start()
         do {
-            let capturer = try await thread.runIfActive { try UncheckedBox(XScreenCapturer(displayName: displayName)) }
+            let capturer = try await thread.runIfActive {
+                try UncheckedBox(XScreenCapturer(displayName: displayName, area: area, drawsCursor: drawsCursor))
+            }
             return XScreenSource(thread: thread, capturer: capturer.value)
         } catch {
             try? await thread.shutdownGracefully()
@@ -45,7 +59,13 @@ package final class XScreenSource: FrameSource, @unchecked Sendable {
         try await thread.runIfActive { try self.capturer.capture() }
     }
 
-    /// Makes one round trip to the X server; throws `ShareError.displayLost` once it is gone.
+    /// The monitors XRandR reports now; empty when the server lacks RandR 1.5.
+    package func monitors() async throws -> [Monitor] {
+        try await thread.runIfActive { try self.capturer.monitors() }
+    }
+
+    /// Makes one round trip to the X server; throws `ShareError.displayLost` once it is gone, and the
+    /// `windowClosed` or `monitorGone` error once the shared window or monitor is.
     package func checkConnection() async throws {
         try await thread.runIfActive { try self.capturer.checkConnection() }
     }
@@ -66,7 +86,8 @@ private struct UncheckedBox<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
-/// Watches the X connection while sharing, so that a dead X server ends the share even when nobody is watching.
+/// Watches the X connection while sharing, so that a dead X server, a closed shared window or an unplugged shared
+/// monitor ends the share even when nobody is watching.
 ///
 /// One `XSync` a second on the X thread (a few microseconds). When the server is gone it throws
 /// `ShareError.displayLost`, which shuts the whole share down gracefully: the advertisement is withdrawn and

@@ -17,6 +17,8 @@ package struct EncodedFrame: Sendable {
     package let height: Int
     /// Pixel digest, to notice an unchanged screen without encoding it.
     let digest: UInt64
+    /// The pixels, kept for the scaled copies (`ScaledFrameStore`); nil for a scaled copy itself.
+    let pixels: Frame?
 }
 
 /// Capture coalescing: however many viewers ask, at most one capture per interval, shared by all of them.
@@ -136,7 +138,8 @@ package final class FrameStore: Sendable {
                         capturedAt: startedAt,
                         width: previous.width,
                         height: previous.height,
-                        digest: digest
+                        digest: digest,
+                        pixels: pixels
                     )
                 )
             } else {
@@ -151,7 +154,8 @@ package final class FrameStore: Sendable {
                         capturedAt: startedAt,
                         width: pixels.width,
                         height: pixels.height,
-                        digest: digest
+                        digest: digest,
+                        pixels: pixels
                     )
                 )
             }

@@ -9,6 +9,8 @@ struct QueryParameters: Sendable {
 
     /// `/status?wait=S`: seconds to hold the answer (at most `ShareResponder.longestStatusWait` are used).
     var wait: Double? { values["wait"].flatMap(Double.init) }
+    /// `/screen.png?width=N`: a copy at least N pixels wide (see `ScaledFrameStore`).
+    var width: Int? { values["width"].flatMap { Int($0) } }
     /// `/?pin=…`: a PIN sent from a link or the PIN page.
     var pin: String? { values["pin"] }
 
@@ -48,6 +50,16 @@ struct QueryParameters: Sendable {
         case "wait":
             guard let seconds = Double(value), seconds.isFinite, seconds >= 0 else {
                 return "wait must be a number of seconds from 0 to 30; got '\(shown(value))'.\n"
+            }
+        case "width":
+            // Digits only, so that "+5", " 5" or "0x10" are refused rather than read as numbers.
+            guard value.utf8.count <= 6, value.utf8.allSatisfy({ (48...57).contains($0) }), let width = Int(value),
+                (1...ScaledFrameStore.widthLimit).contains(width)
+            else {
+                let widths = ScaledFrameStore.standardWidths.map(String.init).joined(separator: ", ")
+                return "width must be a whole number of pixels from 1 to \(ScaledFrameStore.widthLimit); got "
+                    + "'\(shown(value))'. The picture is sent at the smallest of \(widths) that is at least that "
+                    + "wide, or at full size.\n"
             }
         case "pin":
             guard !value.isEmpty, value.utf8.count <= 64 else {

@@ -13,6 +13,7 @@ package struct ShareResponder: HTTPResponder {
     package typealias Context = ShareRequestContext
 
     private let frames: FrameStore
+    private let scaledFrames: ScaledFrameStore
     private let state: ShareState
     private let page: StaticAsset
     private let script: StaticAsset
@@ -32,16 +33,19 @@ package struct ShareResponder: HTTPResponder {
     /// The longest a viewer's `GET /status?wait=S` is held open.
     static let longestStatusWait: Duration = .seconds(30)
 
+    /// - Parameter scaledFrames: the copies for `/screen.png?width=N`; by default made from `frames`.
     package init(
         frames: FrameStore,
         page: ViewerPage,
         state: ShareState,
+        scaledFrames: ScaledFrameStore? = nil,
         lock: PINLock? = nil,
         viewers: ViewerLog? = nil,
         name: String = "",
         host: String = ""
     ) {
         self.frames = frames
+        self.scaledFrames = scaledFrames ?? ScaledFrameStore(frames: frames)
         self.state = state
         self.page = StaticAsset(text: page.html, contentType: "text/html; charset=utf-8")
         self.script = StaticAsset(text: ViewerPage.script, contentType: "text/javascript; charset=utf-8")
@@ -106,7 +110,11 @@ package struct ShareResponder: HTTPResponder {
             if state.hasEnded { return Self.ended() }
             let frame: EncodedFrame
             do {
-                frame = try await frames.currentFrame()
+                if let width = query.width {
+                    frame = try await scaledFrames.frame(width: width)
+                } else {
+                    frame = try await frames.currentFrame()
+                }
             } catch {
                 context.logger.error("Capture failed", metadata: ["error": "\(error)"])
                 var response = Self.plain(.serviceUnavailable, "The screen could not be captured: \(error)\n")
@@ -134,7 +142,7 @@ package struct ShareResponder: HTTPResponder {
         var queryKeys: Set<String> {
             switch self {
             case .asset(let asset): asset.contentType.hasPrefix("text/html") ? ["pin"] : []
-            case .frame: []
+            case .frame: ["width"]
             case .status: ["wait"]
             }
         }

@@ -116,9 +116,18 @@ private let viewerScript = """
         clearTimeout(timer);
         timer = setTimeout(poll, delay);
       }
+      // Fitted to the window, no more pixels are needed than the device's screen has (CSS pixels times
+      // devicePixelRatio, the longer side so that turning a phone needs no new size); the server rounds up to
+      // a standard width and sends the full frame when that is not smaller. Actual size asks for the full frame.
+      function source() {
+        if (body.classList.contains('actual')) return '/screen.png';
+        var device = window.screen || {};
+        var longest = Math.max(device.width || 0, device.height || 0) * (window.devicePixelRatio || 1);
+        return longest > 0 ? '/screen.png?width=' + Math.min(16384, Math.ceil(longest)) : '/screen.png';
+      }
       function poll() {
         if (document.hidden) return;
-        fetch('/screen.png', { cache: 'no-cache' }).then(function (response) {
+        fetch(source(), { cache: 'no-cache' }).then(function (response) {
           if (response.status === 410) { mode = 'ended'; return null; }
           // 401: the share is locked and this browser's session is gone (share restarted): ask for the PIN.
           if (response.status === 401) { location.replace('/'); return new Promise(function () {}); }
@@ -184,6 +193,7 @@ private let viewerScript = """
       function toggleActualSize() {
         var actual = body.classList.toggle('actual');
         actualButton.setAttribute('aria-pressed', actual ? 'true' : 'false');
+        if (mode === 'live') schedule(0);  // the other size at once
       }
       var root = document.documentElement;
       var enterFullscreen = root.requestFullscreen || root.webkitRequestFullscreen;

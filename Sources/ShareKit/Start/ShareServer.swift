@@ -19,6 +19,7 @@ public enum ShareServer {
         logger: Logger,
         state: ShareState = ShareState(),
         viewers: ViewerLog? = nil,
+        scaledFrames: ScaledFrameStore? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let page = ViewerPage(name: name, host: host, interval: configuration.interval)
@@ -26,6 +27,7 @@ public enum ShareServer {
             frames: frames,
             page: page,
             state: state,
+            scaledFrames: scaledFrames,
             lock: configuration.pin.map { PINLock(pin: $0) },
             viewers: viewers ?? ViewerLog(interval: configuration.interval, logger: logger),
             name: name,
@@ -59,15 +61,29 @@ public enum ShareServer {
         let host = ShareURLs.hostName()
         let name = configuration.name ?? host
 
-        let source: any FrameSource
+        var chosen: any FrameSource
         var screen: XScreenSource?
         if configuration.testCard {
-            source = TestCardSource(name: name, host: host)
+            chosen = TestCardSource(name: name, host: host)
         } else {
-            let opened = try await XScreenSource.open(displayName: configuration.displayName)
+            if let warning = WaylandSession.warning(environment: ProcessInfo.processInfo.environment) {
+                logger.warning("\(warning)")
+            }
+            let opened = try await XScreenSource.open(
+                displayName: configuration.displayName,
+                area: configuration.area,
+                drawsCursor: configuration.drawsCursor
+            )
             screen = opened
-            source = opened
+            chosen = opened
+            if opened.area == .screen, let monitors = try? await opened.monitors(), monitors.count > 1 {
+                logger.notice("\(MonitorListing.advice(monitors))")
+            }
         }
+        if configuration.maxWidth != nil || configuration.maxHeight != nil {
+            chosen = ScalingSource(chosen, maxWidth: configuration.maxWidth, maxHeight: configuration.maxHeight)
+        }
+        let source = chosen
         let frames = FrameStore(source: source, interval: .milliseconds(Int64(configuration.interval * 1000)))
         let state = ShareState()
         let viewers = ViewerLog(interval: configuration.interval, logger: logger)

@@ -26,9 +26,23 @@ public struct StartConfiguration: Sendable {
     public var showViewers = false
     /// The limits every client must keep to (sizes, timeouts, connections).
     package var limits = ConnectionLimits.standard
+    /// `--monitor NAME|INDEX`: share one XRandR monitor.
+    public var monitor: String?
+    /// `--region WxH+X+Y`: share a rectangle of the screen.
+    public var region: String?
+    /// `--window ID`: share one window (hex as xwininfo prints it, or decimal).
+    public var window: String?
+    /// Draw the mouse pointer into the frames.
+    public var drawsCursor: Bool
+    /// Downscale frames wider than this, keeping the aspect ratio.
+    public var maxWidth: Int?
+    /// Downscale frames taller than this, keeping the aspect ratio.
+    public var maxHeight: Int?
 
     /// The allowed range of `interval`, in seconds.
     public static let intervalRange: ClosedRange<Double> = 0.1...3600
+    /// The allowed range of `--max-width` and `--max-height`, in pixels.
+    public static let maxSizeRange: ClosedRange<Int> = 16...16384
 
     public init(
         port: Int = 8000,
@@ -38,8 +52,20 @@ public struct StartConfiguration: Sendable {
         name: String? = nil,
         testCard: Bool = false,
         advertise: Bool = true,
-        qrCode: Bool = true
+        qrCode: Bool = true,
+        monitor: String? = nil,
+        region: String? = nil,
+        window: String? = nil,
+        drawsCursor: Bool = true,
+        maxWidth: Int? = nil,
+        maxHeight: Int? = nil
     ) {
+        self.monitor = monitor
+        self.region = region
+        self.window = window
+        self.drawsCursor = drawsCursor
+        self.maxWidth = maxWidth
+        self.maxHeight = maxHeight
         self.port = port
         self.bindAddress = bindAddress
         self.interval = interval
@@ -70,6 +96,53 @@ public struct StartConfiguration: Sendable {
         }
         if let name, name.trimmingCharacters(in: .whitespaces).isEmpty || name.utf8.count > 63 {
             problems.append("--name must be 1 to 63 bytes long (a DNS-SD instance name); got '\(name)'.")
+        }
+        problems += areaProblems
+        for (option, value) in [("--max-width", maxWidth), ("--max-height", maxHeight)] {
+            if let value, !Self.maxSizeRange.contains(value) {
+                problems.append(
+                    "\(option) must be between \(Self.maxSizeRange.lowerBound) and \(Self.maxSizeRange.upperBound) "
+                        + "pixels; got \(value)."
+                )
+            }
+        }
+        return problems
+    }
+
+    /// What part of the screen to share; `.screen` unless `--monitor`, `--region` or `--window` was given.
+    public var area: CaptureArea {
+        if let monitor { return .monitor(MonitorChoice(monitor)) }
+        if let region, let rect = PixelRect(geometry: region) { return .region(rect) }
+        if let window, let id = CaptureArea.windowID(window) { return .window(id) }
+        return .screen
+    }
+
+    private var areaProblems: [String] {
+        var problems: [String] = []
+        let given = [("--monitor", monitor), ("--region", region), ("--window", window)].filter { $0.1 != nil }
+        if given.count > 1 {
+            problems.append(
+                "Give only one of --monitor, --region and --window; got " + given.map(\.0).joined(separator: " and ")
+                    + "."
+            )
+        }
+        if testCard, let first = given.first {
+            problems.append("\(first.0) picks part of the screen, so it cannot go with --test-card; drop one.")
+        }
+        if let monitor, monitor.trimmingCharacters(in: .whitespaces).isEmpty {
+            problems.append("--monitor needs a monitor name or index, as 'share monitors' lists them.")
+        }
+        if let region, PixelRect(geometry: region) == nil {
+            problems.append(
+                "--region must be WIDTHxHEIGHT+X+Y in pixels, as xrandr and xwininfo write it "
+                    + "(for example 1280x720+0+0); got '\(region)'."
+            )
+        }
+        if let window, CaptureArea.windowID(window) == nil {
+            problems.append(
+                "--window needs a window id, in hex (0x1e00007) or decimal, as 'xwininfo' or 'wmctrl -l' print it; "
+                    + "got '\(window)'."
+            )
         }
         return problems
     }

@@ -59,4 +59,59 @@ extension ShareError {
             "The screen is \(width)x\(height) pixels, which is too large to capture. Lower the screen resolution."
         )
     }
+
+    /// `--monitor` names no monitor of the display.
+    package static func noSuchMonitor(_ choice: MonitorChoice, monitors: [Monitor]) -> ShareError {
+        if monitors.isEmpty {
+            return ShareError(
+                "There is no monitor \(choice): this X server reports no monitors (it lacks XRandR 1.5), so "
+                    + "--monitor cannot pick one. Leave --monitor out to share the whole screen, or share a part "
+                    + "of it with --region WIDTHxHEIGHT+X+Y."
+            )
+        }
+        return ShareError(
+            "There is no monitor \(choice) on this X display. \(Self.monitorList(monitors)) "
+                + "Pick one with --monitor NAME or --monitor INDEX ('share monitors' lists them), or leave "
+                + "--monitor out to share the whole screen."
+        )
+    }
+
+    /// The shared monitor went away while sharing (unplugged, turned off, its XRandR monitor deleted).
+    package static func monitorGone(_ choice: MonitorChoice, monitors: [Monitor]) -> ShareError {
+        ShareError(
+            "The shared monitor \(choice) is gone (unplugged, turned off or reconfigured), so sharing stopped. "
+                + "\(Self.monitorList(monitors)) Start share again with another --monitor, or without it for "
+                + "the whole screen."
+        )
+    }
+
+    private static func monitorList(_ monitors: [Monitor]) -> String {
+        if monitors.isEmpty { return "The X server reports no monitors (it lacks XRandR 1.5)." }
+        return "Monitors now: " + monitors.map(\.summary).joined(separator: ", ") + "."
+    }
+
+    /// `--region` lies fully outside the screen.
+    package static func regionOutside(_ region: PixelRect, screenWidth: Int, screenHeight: Int) -> ShareError {
+        ShareError(
+            "The region \(region) lies fully outside the screen, which is \(screenWidth)x\(screenHeight)+0+0. "
+                + "Give --region as WIDTHxHEIGHT+X+Y with part of it on the screen, for example "
+                + "--region \(min(640, screenWidth))x\(min(480, screenHeight))+0+0."
+        )
+    }
+
+    /// `--window` names no window of the display.
+    package static func noSuchWindow(_ id: UInt, displayName: String) -> ShareError {
+        ShareError(
+            "There is no window 0x\(String(id, radix: 16)) on the X display '\(displayName)', or it is not shown. "
+                + "Find a window's id with 'xwininfo' (then click the window) or 'wmctrl -l'."
+        )
+    }
+
+    /// The shared window was closed while sharing.
+    package static func windowClosed(_ id: UInt) -> ShareError {
+        ShareError(
+            "The shared window 0x\(String(id, radix: 16)) was closed, so sharing stopped. "
+                + "Start share again with another --window, or without it to share the whole screen."
+        )
+    }
 }

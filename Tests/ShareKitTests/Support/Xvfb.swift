@@ -72,14 +72,19 @@ final class XvfbServer: Sendable {
 }
 
 /// Runs `body` with a fresh Xvfb, and stops it afterwards whatever happens.
+///
+/// The pointer is made invisible unless `pointer` is true, so that `share start` (which draws the pointer by
+/// default) serves exactly the pattern a test drew; the cursor tests ask for the pointer.
 func withXvfb<T>(
     width: Int = 640,
     height: Int = 480,
     depth: Int = 24,
     extraArguments: [String] = [],
+    pointer: Bool = false,
     _ body: (XvfbServer) async throws -> T
 ) async throws -> T {
     let server = try XvfbServer.start(width: width, height: height, depth: depth, extraArguments: extraArguments)
     defer { server.stop() }
+    if !pointer { try TestDisplay.hidePointer(on: server.displayName) }
     return try await body(server)
 }
