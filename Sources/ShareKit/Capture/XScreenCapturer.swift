@@ -65,6 +65,14 @@ final class XScreenCapturer {
             close()
             throw ShareError.frameTooLarge(width: width, height: height)
         }
+        if area == .screen {
+            do {
+                try FrameBudget.current.check(width: width, height: height)
+            } catch {
+                close()
+                throw error
+            }
+        }
         if case .monitor(let choice) = area {
             // Pin the choice to the monitor's name, so that the share follows that monitor, not a position.
             let monitors = Monitor.list(display: display, root: root)
@@ -128,6 +136,8 @@ final class XScreenCapturer {
         case .rect(let resolved): rect = resolved
         case .gone(let error), .unavailable(let error): throw error
         }
+        // A screen that grew (xrandr), or a window or monitor that did, can outgrow the memory share may use.
+        try FrameBudget.current.check(width: rect.width, height: rect.height)
         let frame = try read(rect, from: display)
         guard drawsCursor, let cursor = CursorImage.current(display: display) else { return frame }
         return cursor.drawn(over: frame, originX: rect.x, originY: rect.y)

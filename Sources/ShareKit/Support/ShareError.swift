@@ -53,6 +53,17 @@ extension ShareError {
         )
     }
 
+    /// The shared area needs more memory than the process may use (`FrameBudget`).
+    package static func frameOverBudget(width: Int, height: Int, neededBytes: Int, budget: FrameBudget) -> ShareError {
+        let megabytes = { (bytes: Int) in bytes / 1_000_000 }
+        return ShareError(
+            "The shared area is \(width)x\(height) pixels; sharing it needs about \(megabytes(neededBytes)) MB, more "
+                + "than half of the \(megabytes(budget.limitBytes)) MB this process may use (set by \(budget.limitSource)). "
+                + "Share a part of the screen with --monitor or --region, lower the screen resolution, or raise "
+                + "the limit."
+        )
+    }
+
     /// A frame is too large to hold.
     package static func frameTooLarge(width: Int, height: Int) -> ShareError {
         ShareError(

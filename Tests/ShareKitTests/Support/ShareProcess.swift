@@ -7,7 +7,8 @@ final class ShareProcess: Sendable {
     private let stderrURL: URL
 
     /// Runs `share` in this (root) network namespace; its Avahi client gets a bus address where nothing listens.
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// `launcher` (such as `prlimit --data=N --`) runs share in its place, with share's path and `arguments`.
+    init(_ arguments: [String], environment: [String: String] = [:], launcher: [String] = []) throws {
         let directory = FileManager.default.temporaryDirectory
         let id = UUID().uuidString
         stdoutURL = directory.appendingPathComponent("share-test-\(id).out")
@@ -17,8 +18,9 @@ final class ShareProcess: Sendable {
         env["DBUS_SYSTEM_BUS_ADDRESS"] = TestEnvironment.noBus
         env.merge(environment) { $1 }
         process = try ChildProcess(
-            executable: TestEnvironment.shareExecutable,
-            arguments: arguments,
+            executable: launcher.first ?? TestEnvironment.shareExecutable,
+            arguments: launcher.isEmpty
+                ? arguments : launcher.dropFirst() + [TestEnvironment.shareExecutable] + arguments,
             environment: env,
             standardOutputPath: stdoutURL.path,
             standardErrorPath: stderrURL.path
