@@ -80,6 +80,14 @@ struct HostileClientTests {
             halfClose: false
         )
         #expect(statusCodes(in: pipelined) == [405, 405, 200], "\(pipelined)")
+        // A huge wait is held for at most 30 s like any other, and never stops the share.
+        for wait in ["1e18", "1e300"] {
+            let poll = try RawConnection(port: port)
+            #expect(poll.send("GET /status?wait=\(wait) HTTP/1.1\r\nHost: a\r\n\r\n"))
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(share.process.isRunning, "wait=\(wait): \(share.standardError.suffix(300))")
+            poll.close()
+        }
         #expect(statusCodes(in: try normalRequest(port)) == [200])
         share.send(SIGTERM)
         #expect(try await share.exitStatus(within: .seconds(5)) == 0)

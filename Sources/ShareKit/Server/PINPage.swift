@@ -10,7 +10,9 @@ package enum PINPage {
         + "frame-ancestors 'none'"
 
     /// The page for a share called `name` on `host`, with a line saying what went wrong, if anything.
-    static func html(name: String, host: String, problem: String?) -> String {
+    /// `digitsOnly` brings up a phone's number pad; a PIN with letters gets the full keyboard.
+    static func html(name: String, host: String, problem: String?, digitsOnly: Bool = true) -> String {
+        let keyboard = digitsOnly ? "inputmode=\"numeric\"" : "inputmode=\"text\" autocapitalize=\"off\""
         let title = "\(name) — screen shared from \(host)"
         let problemLine = problem.map { "<p id=\"problem\" role=\"alert\">\(ViewerPage.escape($0))</p>\n" } ?? ""
         return """
@@ -30,7 +32,7 @@ package enum PINPage {
             <p>This screen share is locked. Enter the PIN the presenter gave you.</p>
             \(problemLine)<form method="get" action="/">
             <label for="pin">PIN</label>
-            <input id="pin" name="pin" type="password" inputmode="numeric" autocomplete="off" autofocus required \
+            <input id="pin" name="pin" type="password" \(keyboard) autocomplete="off" autofocus required \
             maxlength="64">
             <button type="submit">Watch</button>
             </form>

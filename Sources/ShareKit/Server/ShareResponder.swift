@@ -3,6 +3,7 @@ import HTTPTypes
 package import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// Answers every HTTP request of a share: the viewer page, its assets and the latest frame.
 ///
@@ -22,6 +23,7 @@ package struct ShareResponder: HTTPResponder {
     private let lock: PINLock?
     private let viewers: ViewerLog?
     private let cachePolicy: CachePolicy
+    private let captureProblems = CaptureProblemLog()
     private let name: String
     private let host: String
 
@@ -115,8 +117,9 @@ package struct ShareResponder: HTTPResponder {
                 } else {
                     frame = try await frames.currentFrame()
                 }
+                captureProblems.recovered(logger: context.logger)
             } catch {
-                context.logger.error("Capture failed", metadata: ["error": "\(error)"])
+                captureProblems.failed(with: "\(error)", logger: context.logger)
                 var response = Self.plain(.serviceUnavailable, "The screen could not be captured: \(error)\n")
                 response.headers[.retryAfter] = "1"
                 return response
@@ -206,7 +209,8 @@ package struct ShareResponder: HTTPResponder {
     static let pinChallenge = #"PIN realm="share""#
 
     private func pinPage(_ status: HTTPResponse.Status, problem: String?) -> Response {
-        let html = PINPage.html(name: name, host: host, problem: problem)
+        let digitsOnly = lock?.pin.utf8.allSatisfy { (0x30...0x39).contains($0) } ?? true
+        let html = PINPage.html(name: name, host: host, problem: problem, digitsOnly: digitsOnly)
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.contentSecurityPolicy] = PINPage.contentSecurityPolicy
@@ -233,7 +237,9 @@ package struct ShareResponder: HTTPResponder {
     private func status(_ request: Request, wait: Double?) async -> Response {
         var ended = state.hasEnded
         if !ended, request.method == .get, let wait {
-            let limit = min(Duration.milliseconds(Int64(wait * 1000)), Self.longestStatusWait)
+            // Clamped before converting: a huge `wait` (1e18) would not fit in Int64 milliseconds.
+            let seconds = min(wait, Double(Self.longestStatusWait.components.seconds))
+            let limit = Duration.milliseconds(Int64(seconds * 1000))
             ended = await state.waitForEnd(timeout: limit)
         }
         var headers = HTTPFields()
@@ -295,6 +301,30 @@ package struct ShareResponder: HTTPResponder {
         headers[.xContentTypeOptions] = "nosniff"
         headers[.cacheControl] = CachePolicy.never
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Logs a failing capture once, not once per viewer and poll (a minimised `--window` fails every capture until
+/// it comes back), and says when captures work again.
+private final class CaptureProblemLog: Sendable {
+    private let last = Mutex<String?>(nil)
+
+    func failed(with problem: String, logger: Logger) {
+        let isNew = last.withLock { last in
+            defer { last = problem }
+            return last != problem
+        }
+        if isNew {
+            logger.error("Capture failed; viewers get 503 until it works again", metadata: ["error": "\(problem)"])
+        }
+    }
+
+    func recovered(logger: Logger) {
+        let wasFailing = last.withLock { last in
+            defer { last = nil }
+            return last != nil
+        }
+        if wasFailing { logger.notice("Capture works again") }
     }
 }
 
