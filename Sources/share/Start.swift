@@ -20,7 +20,7 @@ extension Share {
                   share start --test-card             a test picture instead of the screen
                   share start --pin                   lock with a random PIN (in the URLs)
                   share start --pin 4711 --viewers    this PIN; print the viewer count
-                  share start --monitor HDMI-1        one monitor only ('share monitors' lists them)
+                  share start --monitor HDMI-1        one monitor ('share monitors' lists them)
                   share start --region 1280x720+0+0   a rectangle of the screen
                   share start --window 0x1e00007      one window (find its id with xwininfo)
                   share start --max-width 1280        downscale a 4K screen for slow Wi-Fi

@@ -41,7 +41,8 @@ struct AccessTests {
             #expect(csp.contains("default-src 'none'") && csp.contains("form-action 'self'"))
             #expect(!csp.contains("script-src"))
             #expect(page.headers[.cacheControl] == "no-store")
-            for path in ["/screen.png", "/status", "/index.html", "/status?wait=1"] {
+            #expect(html.contains("inputmode=\"numeric\""), "a PIN of digits brings up a phone's number pad")
+            for path in ["/screen.png", "/screen.png?width=320", "/status", "/index.html", "/status?wait=1"] {
                 let response = try await client.execute(uri: path, method: .get)
                 #expect(response.status == .unauthorized, "\(path)")
                 #expect(response.headers[.contentType] != "image/png")
@@ -86,6 +87,14 @@ struct AccessTests {
             #expect(frame.status == .ok)
             #expect(frame.headers[.contentType] == "image/png")
             #expect(frame.headers[.cacheControl] == "private, no-cache")
+            let scaled = try await client.execute(
+                uri: "/screen.png?width=320",
+                method: .get,
+                headers: [.cookie: session]
+            )
+            #expect(scaled.status == .ok && scaled.headers[.contentType] == "image/png")
+            #expect(try decodePNG(Array(buffer: scaled.body)).width == 320, "a smaller copy, behind the same lock")
+            #expect(scaled.headers[.cacheControl] == "private, no-cache")
             let status = try await client.execute(uri: "/status", method: .get, headers: [.cookie: session])
             #expect(String(buffer: status.body) == #"{"state":"live"}"#)
 
@@ -248,6 +257,14 @@ struct PINCommandTests {
         #expect(try await share.exitStatus() == 64)
         #expect(share.standardError.contains("--pin must be 4 to 32 letters or digits"), "\(share.standardError)")
         #expect(share.standardOutput.isEmpty)
+    }
+
+    @Test("--pin belongs to share start: other commands refuse it by its own name", arguments: ["list", "open"])
+    func pinOnlyForStart(command: String) async throws {
+        let share = try ShareProcess([command, "--pin"])
+        #expect(try await share.exitStatus() == 64)
+        #expect(share.standardError.contains("Unknown option '--pin'"), "\(share.standardError)")
+        #expect(!share.standardError.contains("generate-pin"))
     }
 
     @Test("curl: a cookie jar from /?pin= opens the frame, as the README shows; without it, 401")
