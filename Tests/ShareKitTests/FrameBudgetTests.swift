@@ -48,6 +48,22 @@ struct FrameBudgetCLITests {
             let message = share.standardError
             #expect(message.contains("4096x4096") && message.contains("data size limit, ulimit -d"), "\(message)")
             #expect(message.contains("--region"), "\(message)")
+
+            // A region (like a monitor or a window) as large is refused at start too, not with 503s later.
+            let region = try ShareProcess(
+                [
+                    "start", "--port", "0", "--bind", "127.0.0.1", "--display", xvfb.displayName, "--no-advertise",
+                    "--region", "4000x4000+0+0",
+                ],
+                launcher: Self.launcher
+            )
+            #expect(try await region.exitStatus(within: .seconds(20)) == 1, "stderr: \(region.standardError)")
+            #expect(region.standardOutput.isEmpty && region.standardError.contains("4000x4000"))
+
+            // Listing the monitors captures nothing, so it works on that screen, to pick a part of it.
+            let monitors = try ShareProcess(["monitors", "--display", xvfb.displayName], launcher: Self.launcher)
+            #expect(try await monitors.exitStatus(within: .seconds(20)) == 0, "stderr: \(monitors.standardError)")
+            #expect(monitors.standardOutput.contains("4096x4096+0+0"), "\(monitors.standardOutput)")
         }
     }
 

@@ -105,7 +105,8 @@ extension MonitorListing {
     /// The monitors of `displayName` (nil: `$DISPLAY`). Throws `ShareError` with advice when the display cannot
     /// be opened or reports no monitors.
     public static func monitors(displayName: String?) async throws -> [Monitor] {
-        let source = try await XScreenSource.open(displayName: displayName)
+        // Listing captures nothing, so a screen too large to share can still be listed (to pick a part of it).
+        let source = try await XScreenSource.open(displayName: displayName, budget: nil)
         let monitors: [Monitor]
         do {
             monitors = try await source.monitors()

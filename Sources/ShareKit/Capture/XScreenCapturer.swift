@@ -35,7 +35,13 @@ final class XScreenCapturer {
     ///
     /// Throws `ShareError` with advice when the display cannot be opened or `area` is not on it (no such
     /// monitor or window, a region fully outside the screen).
-    init(displayName: String?, area: CaptureArea = .screen, drawsCursor: Bool = false) throws {
+    /// `budget` refuses a shared area too large for the memory limits (nil: no check, for listing monitors).
+    init(
+        displayName: String?,
+        area: CaptureArea = .screen,
+        drawsCursor: Bool = false,
+        budget: FrameBudget? = .current
+    ) throws {
         _ = XErrorTrap.installed
         let requested = displayName ?? getenv("DISPLAY").map { String(cString: $0) }
         guard let requested, !requested.isEmpty else { throw ShareError.displayUnavailable(nil) }
@@ -65,14 +71,6 @@ final class XScreenCapturer {
             close()
             throw ShareError.frameTooLarge(width: width, height: height)
         }
-        if area == .screen {
-            do {
-                try FrameBudget.current.check(width: width, height: height)
-            } catch {
-                close()
-                throw error
-            }
-        }
         if case .monitor(let choice) = area {
             // Pin the choice to the monitor's name, so that the share follows that monitor, not a position.
             let monitors = Monitor.list(display: display, root: root)
@@ -84,6 +82,12 @@ final class XScreenCapturer {
         }
         switch resolveArea(display) {
         case .rect(let rect):
+            do {
+                try budget?.check(width: rect.width, height: rect.height)
+            } catch {
+                close()
+                throw error
+            }
             method = makeSharedImage(display, width: rect.width, height: rect.height) ? .sharedMemory : .getImage
         case .gone(let error), .unavailable(let error):
             close()

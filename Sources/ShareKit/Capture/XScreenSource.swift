@@ -37,16 +37,20 @@ package final class XScreenSource: FrameSource, @unchecked Sendable {
     /// - Parameters:
     ///   - area: the part of the screen to capture; monitors and windows are followed as they move.
     ///   - drawsCursor: draw the pointer into each frame (XFixes), with its real shape and alpha.
+    ///   - budget: refuses an area too large for the memory limits; nil only to list monitors.
     package static func open(
         displayName: String?,
         area: CaptureArea = .screen,
-        drawsCursor: Bool = false
+        drawsCursor: Bool = false,
+        budget: FrameBudget? = .current
     ) async throws -> XScreenSource {
         let thread = NIOThreadPool(numberOfThreads: 1)
         thread.start()
         do {
             let capturer = try await thread.runIfActive {
-                try UncheckedBox(XScreenCapturer(displayName: displayName, area: area, drawsCursor: drawsCursor))
+                try UncheckedBox(
+                    XScreenCapturer(displayName: displayName, area: area, drawsCursor: drawsCursor, budget: budget)
+                )
             }
             return XScreenSource(thread: thread, capturer: capturer.value)
         } catch {
