@@ -8,7 +8,9 @@ import Synchronization
 /// Built on top of `FrameStore`: a request first gets the current full frame (coalesced as usual), then the copy
 /// of the standard width for it. The first request for a width and source frame starts one scale and encode;
 /// every other request for that width joins it. So N viewers of one width cost one scale and one encode per
-/// frame, and an unchanged screen costs nothing more.
+/// frame, and an unchanged screen costs nothing more. While a copy is still being made, requests for that width
+/// join it even if the screen changed meanwhile (they get a copy one frame older): at most one scale and encode
+/// per width is ever under way, so a fast-changing large screen cannot pile up work and memory.
 package final class ScaledFrameStore: Sendable {
     /// The widths copies are made at.
     package static let standardWidths = [320, 480, 640, 800, 1024, 1280, 1600, 1920, 2560]
@@ -19,12 +21,16 @@ package final class ScaledFrameStore: Sendable {
         /// The full frame this copy was made from.
         let sourceETag: String
         let task: Task<EncodedFrame, any Error>
+        /// Tells this entry's task from a later one, when it marks itself finished.
+        let generation: Int
+        var finished = false
     }
 
     private struct State {
         var entries: [Int: Entry] = [:]
         var encoders: [Int: StripPNGEncoder] = [:]
         var encodes = 0
+        var generations = 0
     }
 
     private let frames: FrameStore
@@ -52,14 +58,39 @@ package final class ScaledFrameStore: Sendable {
         guard let width = Self.standardWidth(for: requested, sourceWidth: source.width), let pixels = source.pixels
         else { return source }
         let task = state.withLock { state -> Task<EncodedFrame, any Error> in
-            if let entry = state.entries[width], entry.sourceETag == source.etag { return entry.task }
+            if let entry = state.entries[width], entry.sourceETag == source.etag || !entry.finished {
+                return entry.task
+            }
             let encoder = state.encoders[width] ?? StripPNGEncoder()
             state.encoders[width] = encoder
-            let task = Task { try await self.scale(source, pixels: pixels, width: width, encoder: encoder) }
-            state.entries[width] = Entry(sourceETag: source.etag, task: task)
+            state.generations += 1
+            let generation = state.generations
+            let task = Task {
+                do {
+                    let frame = try await self.scale(source, pixels: pixels, width: width, encoder: encoder)
+                    self.settle(width: width, generation: generation, failed: false)
+                    return frame
+                } catch {
+                    self.settle(width: width, generation: generation, failed: true)
+                    throw error
+                }
+            }
+            state.entries[width] = Entry(sourceETag: source.etag, task: task, generation: generation)
             return task
         }
         return try await task.value
+    }
+
+    /// Marks a copy made; a failed one is forgotten, so that the next request tries again.
+    private func settle(width: Int, generation: Int, failed: Bool) {
+        state.withLock { state in
+            guard state.entries[width]?.generation == generation else { return }
+            if failed {
+                state.entries[width] = nil
+            } else {
+                state.entries[width]?.finished = true
+            }
+        }
     }
 
     private func scale(
