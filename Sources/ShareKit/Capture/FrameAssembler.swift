@@ -1,0 +1,172 @@
+/// Turns the successive raw images of one capture area into RGB frames, doing only the work that the changes need.
+///
+/// The raw image is cut into bands of `bandHeight` rows (the strip encoder's strips). Every call hashes each band
+/// of the raw image (`FrameDigest`; for the bands the pointer covers, mixed with the pointer's digest). When
+/// every band is as in the last frame, that frame is returned as it is: no conversion, no copy, the same digest.
+/// Otherwise the new frame is written into a kept RGB buffer (the one of the frame before the last, reused in
+/// place when nobody else holds it any more), converting and blending the pointer into only the bands whose
+/// digest differs from what that buffer holds.
+///
+/// The frames carry their digest (`Frame.knownDigest`, combined from the band digests with the size) and the
+/// band digests (`Frame.bands`), so `FrameStore` and `StripPNGEncoder` do not read the pixels again to hash them.
+/// Equal raw pixels, layout and pointer give equal digests, so the ETags made from them stay strong.
+///
+/// Not thread-safe: owned by `XScreenCapturer` and used on the X thread only.
+final class FrameAssembler {
+    /// Rows per band: the strip encoder's default strip height, so it can use the band digests.
+    static let bandHeight = 32
+
+    /// RGB pixels and the band digests of the content they hold.
+    private struct Buffer {
+        var rgb: [UInt8]
+        /// Empty when the buffer holds nothing usable yet.
+        var digests: [UInt64]
+        var frameDigest: UInt64
+    }
+
+    private var width = 0
+    private var height = 0
+    private var layout: PixelLayout?
+    /// The buffer of the frame returned last.
+    private var latest: Buffer?
+    /// The buffer of the frame before it: the next changed frame is written here.
+    private var spare: Buffer?
+    /// Bands converted since the start: for tests.
+    private(set) var bandsConverted = 0
+
+    /// The frame of the raw image at `base` (`width` x `height` pixels in `layout`), with `cursor` blended in
+    /// (its position relative to the frame's top-left pixel at `originX`, `originY` of the root window).
+    func frame(
+        from base: UnsafeRawPointer,
+        layout: PixelLayout,
+        width: Int,
+        height: Int,
+        cursor: CursorImage?,
+        originX: Int,
+        originY: Int
+    ) -> Frame {
+        if width != self.width || height != self.height || layout != self.layout {
+            latest = nil
+            spare = nil
+            self.width = width
+            self.height = height
+            self.layout = layout
+        }
+        let bandHeight = Self.bandHeight
+        let bandCount = (height + bandHeight - 1) / bandHeight
+        let seed = Self.seed(layout: layout, width: width)
+        let pointer = cursor.flatMap { cursor in
+            cursor.rows(inFrameOfWidth: width, height: height, originX: originX, originY: originY).map {
+                (cursor, rows: $0, digest: cursor.digest(originX: originX, originY: originY))
+            }
+        }
+
+        var digests: [UInt64] = []
+        digests.reserveCapacity(bandCount)
+        // Set once a band differs from the last frame: the buffer the new frame is written into.
+        var target: Buffer?
+        for band in 0..<bandCount {
+            let rows = (band * bandHeight)..<min(height, (band + 1) * bandHeight)
+            var digest = Self.digest(of: base, layout: layout, width: width, rows: rows, seed: seed)
+            if let pointer, pointer.rows.overlaps(rows) {
+                digest = FrameDigest.combine([digest, pointer.digest], seed: seed)
+            }
+            digests.append(digest)
+            if target == nil, latest?.digests[band] != digest {
+                // The first changed band: bring the spare buffer up to date for the bands before it too.
+                var buffer = takeSpare()
+                for earlier in 0..<band where buffer.digests.isEmpty || buffer.digests[earlier] != digests[earlier] {
+                    convert(band: earlier, from: base, into: &buffer.rgb, pointer: pointer?.0, originX, originY)
+                }
+                target = buffer
+            }
+            if var buffer = target.take() {
+                if buffer.digests.isEmpty || buffer.digests[band] != digest {
+                    convert(band: band, from: base, into: &buffer.rgb, pointer: pointer?.0, originX, originY)
+                }
+                target = buffer
+            }
+        }
+        guard var buffer = target.take() else {
+            // Nothing changed: the last frame, as it is.
+            return makeFrame(latest!)
+        }
+        buffer.digests = digests
+        buffer.frameDigest = FrameDigest.combine(digests, seed: UInt64(width) << 32 | UInt64(height))
+        spare = latest.take()
+        latest = buffer
+        return makeFrame(buffer)
+    }
+
+    private func makeFrame(_ buffer: Buffer) -> Frame {
+        Frame(
+            width: width,
+            height: height,
+            rgb: buffer.rgb,
+            knownDigest: buffer.frameDigest,
+            bands: BandDigests(rows: Self.bandHeight, digests: buffer.digests)
+        )
+    }
+
+    /// The spare buffer, moved out so that this object holds no second reference to it (then writing into it
+    /// copies nothing unless a frame made from it is still in use); a new one when there is none of this size.
+    private func takeSpare() -> Buffer {
+        if let buffer = spare.take(), buffer.rgb.count == width * height * 3 { return buffer }
+        let count = width * height * 3
+        // Every band is converted into a buffer without digests, so its bytes need no initial value.
+        let rgb = [UInt8](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+        return Buffer(rgb: rgb, digests: [], frameDigest: 0)
+    }
+
+    private func convert(
+        band: Int,
+        from base: UnsafeRawPointer,
+        into rgb: inout [UInt8],
+        pointer: CursorImage?,
+        _ originX: Int,
+        _ originY: Int
+    ) {
+        guard let layout else { return }
+        let rows = (band * Self.bandHeight)..<min(height, (band + 1) * Self.bandHeight)
+        let width = self.width
+        rgb.withUnsafeMutableBufferPointer { out in
+            layout.convert(from: base, width: width, rows: rows, into: out.baseAddress!)
+            pointer?.blend(into: out, frameWidth: width, originX: originX, originY: originY, rows: rows)
+        }
+        bandsConverted += 1
+    }
+
+    /// Seeds the band digests with the layout and the width, so that the same bytes read in another layout or
+    /// at another width never count as the same pixels.
+    private static func seed(layout: PixelLayout, width: Int) -> UInt64 {
+        let format =
+            UInt64(layout.bitsPerPixel) << 1 | (layout.bigEndian ? 1 : 0) | UInt64(bandHeight) << 16
+            | UInt64(width) << 32
+        let masks = UInt64(layout.redMask) << 32 | UInt64(layout.greenMask)
+        let blueAndLine = UInt64(layout.blueMask) << 32 | UInt64(UInt32(truncatingIfNeeded: layout.bytesPerLine))
+        return FrameDigest.combine([format, masks, blueAndLine], seed: 0)
+    }
+
+    /// The digest of the raw pixels of `rows` (the padding at the end of each row left out).
+    private static func digest(
+        of base: UnsafeRawPointer,
+        layout: PixelLayout,
+        width: Int,
+        rows: Range<Int>,
+        seed: UInt64
+    ) -> UInt64 {
+        let used = layout.pixelBytes(width: width)
+        if used == layout.bytesPerLine {
+            let bytes = UnsafeRawBufferPointer(start: base + rows.lowerBound * used, count: rows.count * used)
+            return FrameDigest.digest(of: bytes, seed: seed)
+        }
+        var digest = seed
+        for y in rows {
+            digest = FrameDigest.digest(
+                of: UnsafeRawBufferPointer(start: base + y * layout.bytesPerLine, count: used),
+                seed: digest
+            )
+        }
+        return digest
+    }
+}
