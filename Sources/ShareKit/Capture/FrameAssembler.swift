@@ -1,15 +1,22 @@
+import Dispatch
+import Glibc
+
 /// Turns the successive raw images of one capture area into RGB frames, doing only the work that the changes need.
 ///
 /// The raw image is cut into bands of `bandHeight` rows (the strip encoder's strips). Every call hashes each band
 /// of the raw image (`FrameDigest`; for the bands the pointer covers, mixed with the pointer's digest). When
 /// every band is as in the last frame, that frame is returned as it is: no conversion, no copy, the same digest.
 /// Otherwise the new frame is written into a kept RGB buffer (the one of the frame before the last, reused in
-/// place when nobody else holds it any more), converting and blending the pointer into only the bands whose
-/// digest differs from what that buffer holds.
+/// place when nobody else holds it any more): bands that changed since the last frame are converted (and the
+/// pointer blended into them), bands that changed in the last frame but not since are copied from it, and the
+/// rest are already right.
 ///
 /// The frames carry their digest (`Frame.knownDigest`, combined from the band digests with the size) and the
 /// band digests (`Frame.bands`), so `FrameStore` and `StripPNGEncoder` do not read the pixels again to hash them.
 /// Equal raw pixels, layout and pointer give equal digests, so the ETags made from them stay strong.
+///
+/// Both passes (hashing, then converting or copying) spread the bands over the cores with
+/// `DispatchQueue.concurrentPerform` while the X thread waits; each band is written by one thread only.
 ///
 /// Not thread-safe: owned by `XScreenCapturer` and used on the X thread only.
 final class FrameAssembler {
@@ -24,6 +31,15 @@ final class FrameAssembler {
         var frameDigest: UInt64
     }
 
+    /// What one band of the buffer being written needs.
+    private enum Work {
+        case none
+        /// Changed in the last frame but not since: copy it from the last frame.
+        case copy
+        /// Changed since the last frame: convert the raw pixels and blend the pointer in.
+        case convert
+    }
+
     private var width = 0
     private var height = 0
     private var layout: PixelLayout?
@@ -31,8 +47,15 @@ final class FrameAssembler {
     private var latest: Buffer?
     /// The buffer of the frame before it: the next changed frame is written here.
     private var spare: Buffer?
-    /// Bands converted since the start: for tests.
+    /// How many threads hash and convert bands at once (Dispatch's workers; the X thread waits for them).
+    private let concurrency: Int
+    /// Bands converted from raw pixels since the start, and bands copied from the last frame: for tests.
     private(set) var bandsConverted = 0
+    private(set) var bandsCopied = 0
+
+    init(concurrency: Int? = nil) {
+        self.concurrency = max(1, concurrency ?? min(8, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+    }
 
     /// The frame of the raw image at `base` (`width` x `height` pixels in `layout`), with `cursor` blended in
     /// (its position relative to the frame's top-left pixel at `originX`, `originY` of the root window).
@@ -57,45 +80,77 @@ final class FrameAssembler {
         let seed = Self.seed(layout: layout, width: width)
         let pointer = cursor.flatMap { cursor in
             cursor.rows(inFrameOfWidth: width, height: height, originX: originX, originY: originY).map {
-                (cursor, rows: $0, digest: cursor.digest(originX: originX, originY: originY))
+                (rows: $0, digest: cursor.digest(originX: originX, originY: originY))
             }
         }
 
-        var digests: [UInt64] = []
-        digests.reserveCapacity(bandCount)
-        // Set once a band differs from the last frame: the buffer the new frame is written into.
-        var target: Buffer?
-        for band in 0..<bandCount {
-            let rows = (band * bandHeight)..<min(height, (band + 1) * bandHeight)
-            var digest = Self.digest(of: base, layout: layout, width: width, rows: rows, seed: seed)
-            if let pointer, pointer.rows.overlaps(rows) {
-                digest = FrameDigest.combine([digest, pointer.digest], seed: seed)
-            }
-            digests.append(digest)
-            if target == nil, latest?.digests[band] != digest {
-                // The first changed band: bring the spare buffer up to date for the bands before it too.
-                var buffer = takeSpare()
-                for earlier in 0..<band where buffer.digests.isEmpty || buffer.digests[earlier] != digests[earlier] {
-                    convert(band: earlier, from: base, into: &buffer.rgb, pointer: pointer?.0, originX, originY)
+        // Every band's digest, the bands spread over the threads.
+        nonisolated(unsafe) let raw = base
+        let digests = [UInt64](unsafeUninitializedCapacity: bandCount) { out, count in
+            nonisolated(unsafe) let out = out
+            parallel(bandCount) { band in
+                let rows = (band * bandHeight)..<min(height, (band + 1) * bandHeight)
+                var digest = Self.digest(of: raw, layout: layout, width: width, rows: rows, seed: seed)
+                if let pointer, pointer.rows.overlaps(rows) {
+                    digest = FrameDigest.combine([digest, pointer.digest], seed: seed)
                 }
-                target = buffer
+                out[band] = digest
             }
-            if var buffer = target.take() {
-                if buffer.digests.isEmpty || buffer.digests[band] != digest {
-                    convert(band: band, from: base, into: &buffer.rgb, pointer: pointer?.0, originX, originY)
-                }
-                target = buffer
-            }
+            count = bandCount
         }
-        guard var buffer = target.take() else {
+        if let latest, latest.digests == digests {
             // Nothing changed: the last frame, as it is.
-            return makeFrame(latest!)
+            return makeFrame(latest)
         }
+
+        var buffer = takeSpare()
+        let work = (0..<bandCount).map { band -> Work in
+            if !buffer.digests.isEmpty, buffer.digests[band] == digests[band] { return .none }
+            if let latest, latest.digests[band] == digests[band] { return .copy }
+            return .convert
+        }
+        let previous = latest?.rgb ?? []
+        buffer.rgb.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let out = out
+            previous.withUnsafeBufferPointer { previous in
+                nonisolated(unsafe) let previous = previous
+                parallel(bandCount) { band in
+                    let rows = (band * bandHeight)..<min(height, (band + 1) * bandHeight)
+                    switch work[band] {
+                    case .none: break
+                    case .copy:
+                        let start = rows.lowerBound * width * 3
+                        (out.baseAddress! + start).update(
+                            from: previous.baseAddress! + start,
+                            count: rows.count * width * 3
+                        )
+                    case .convert:
+                        layout.convert(from: raw, width: width, rows: rows, into: out.baseAddress!)
+                        cursor?.blend(into: out, frameWidth: width, originX: originX, originY: originY, rows: rows)
+                    }
+                }
+            }
+        }
+        bandsConverted += work.count { if case .convert = $0 { true } else { false } }
+        bandsCopied += work.count { if case .copy = $0 { true } else { false } }
         buffer.digests = digests
         buffer.frameDigest = FrameDigest.combine(digests, seed: UInt64(width) << 32 | UInt64(height))
         spare = latest.take()
         latest = buffer
         return makeFrame(buffer)
+    }
+
+    /// Runs `body` for every band, on up to `concurrency` threads (each takes every n-th band, so the work of a
+    /// change in one place is spread too), on this thread alone when there are few bands.
+    private func parallel(_ bandCount: Int, _ body: @Sendable (Int) -> Void) {
+        let threads = bandCount >= 8 ? min(concurrency, bandCount) : 1
+        if threads == 1 {
+            for band in 0..<bandCount { body(band) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            for band in stride(from: thread, to: bandCount, by: threads) { body(band) }
+        }
     }
 
     private func makeFrame(_ buffer: Buffer) -> Frame {
@@ -116,24 +171,6 @@ final class FrameAssembler {
         // Every band is converted into a buffer without digests, so its bytes need no initial value.
         let rgb = [UInt8](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
         return Buffer(rgb: rgb, digests: [], frameDigest: 0)
-    }
-
-    private func convert(
-        band: Int,
-        from base: UnsafeRawPointer,
-        into rgb: inout [UInt8],
-        pointer: CursorImage?,
-        _ originX: Int,
-        _ originY: Int
-    ) {
-        guard let layout else { return }
-        let rows = (band * Self.bandHeight)..<min(height, (band + 1) * Self.bandHeight)
-        let width = self.width
-        rgb.withUnsafeMutableBufferPointer { out in
-            layout.convert(from: base, width: width, rows: rows, into: out.baseAddress!)
-            pointer?.blend(into: out, frameWidth: width, originX: originX, originY: originY, rows: rows)
-        }
-        bandsConverted += 1
     }
 
     /// Seeds the band digests with the layout and the width, so that the same bytes read in another layout or
