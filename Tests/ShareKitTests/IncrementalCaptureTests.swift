@@ -143,6 +143,27 @@ struct IncrementalCaptureTests {
             await source.close()
         }
     }
+
+    @Test("A hidden pointer that moves changes nothing: same frame, same ETag, no conversion, no encode")
+    func hiddenPointer() async throws {
+        try await withXvfb(width: 320, height: 240) { xvfb in
+            try TestPattern(width: 320, height: 240, depth: 24, seed: 7).draw(on: xvfb.displayName)
+            let source = try await XScreenSource.open(displayName: xvfb.displayName, drawsCursor: true)
+            defer { Task { await source.close() } }
+            let store = FrameStore(source: source, interval: .nanoseconds(1))
+            let first = try await store.currentFrame()
+            let converted = try await source.bandsConverted()
+            let encodes = store.statistics.encodes
+            for (x, y) in [(10, 10), (200, 150), (319, 239)] {
+                try TestDisplay.warpPointer(on: xvfb.displayName, x: x, y: y)
+                let frame = try await store.currentFrame()
+                #expect(frame.etag == first.etag, "pointer at \(x),\(y)")
+            }
+            #expect(try await source.bandsConverted() == converted)
+            #expect(store.statistics.encodes == encodes)
+            await source.close()
+        }
+    }
 }
 
 /// Converting only changed bands, without an X server: many random changes to a raw image, in two layouts, each

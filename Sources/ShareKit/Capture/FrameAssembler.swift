@@ -78,6 +78,8 @@ final class FrameAssembler {
         let bandHeight = Self.bandHeight
         let bandCount = (height + bandHeight - 1) / bandHeight
         let seed = Self.seed(layout: layout, width: width)
+        // A fully transparent pointer (hidden) changes no pixel, so it must not change a digest either.
+        let cursor = cursor.flatMap { cursor in cursor.argb.allSatisfy { $0 == 0 } ? nil : cursor }
         let pointer = cursor.flatMap { cursor in
             cursor.rows(inFrameOfWidth: width, height: height, originX: originX, originY: originY).map {
                 (rows: $0, digest: cursor.digest(originX: originX, originY: originY))
