@@ -178,7 +178,14 @@ struct Table {
     mutating func framePath(_ result: FramePathBenchmark.Result, size: String) {
         let what = "\(size) capture→PNG, full change"
         if size == "1080p" {
-            row("1080p capture (`XShmGetImage` + BGRX→RGB)", ms(result.capture), "", "", "", "")
+            row(
+                "1080p capture of a changed screen (`XShmGetImage` + band digests + BGRX→RGB)",
+                ms(result.capture),
+                "",
+                "",
+                "",
+                ""
+            )
         }
         peer(
             what,
@@ -206,7 +213,14 @@ struct Table {
                 result.libpngDefault,
                 goal: "≤ 5 ms"
             )
-            row("1080p unchanged screen (capture + digest, no encode)", ms(result.stripUnchanged), "", "", "", "≤ 3 ms")
+            row(
+                "1080p unchanged screen (`XShmGetImage` + band digests; no conversion, no encode)",
+                ms(result.stripUnchanged),
+                "",
+                "",
+                "",
+                "≤ 3 ms"
+            )
         }
     }
 

@@ -36,67 +36,87 @@ package struct PixelLayout: Sendable, Equatable {
     /// Converts `height` rows of `width` pixels starting at `base` into a frame.
     package func frame(from base: UnsafeRawPointer, width: Int, height: Int) -> Frame {
         let rgb = [UInt8](unsafeUninitializedCapacity: width * height * 3) { out, count in
-            let isBGRX =
-                bitsPerPixel == 32 && !bigEndian && redMask == 0xFF_0000 && greenMask == 0xFF00 && blueMask == 0xFF
-            if isBGRX {
-                convertBGRX(base, width: width, height: height, into: out)
-            } else {
-                convertGeneric(base, width: width, height: height, into: out)
+            if let destination = out.baseAddress {
+                convert(from: base, width: width, rows: 0..<height, into: destination)
             }
             count = width * height * 3
         }
         return Frame(width: width, height: height, rgb: rgb)
     }
 
-    /// The common case on every desktop: 32 bits, little-endian, blue in the lowest byte.
-    private func convertBGRX(
-        _ base: UnsafeRawPointer,
+    /// Bytes of one row that hold pixels (`bytesPerLine` may add padding after them).
+    package func pixelBytes(width: Int) -> Int { width * bitsPerPixel / 8 }
+
+    /// Converts the rows `rows` of an image of `width` pixels a row starting at `base` into packed RGB, written
+    /// where those rows lie in a frame that starts at `frame`.
+    package func convert(
+        from base: UnsafeRawPointer,
         width: Int,
-        height: Int,
-        into out: UnsafeMutableBufferPointer<UInt8>
+        rows: Range<Int>,
+        into frame: UnsafeMutablePointer<UInt8>
     ) {
-        guard let destination = out.baseAddress else { return }
-        for y in 0..<height {
+        let isBGRX = bitsPerPixel == 32 && !bigEndian && redMask == 0xFF_0000 && greenMask == 0xFF00 && blueMask == 0xFF
+        for y in rows {
             let row = base + y * bytesPerLine
-            var target = destination + y * width * 3
-            for x in 0..<width {
-                let pixel = row.loadUnaligned(fromByteOffset: x * 4, as: UInt32.self).littleEndian
-                target[0] = UInt8(truncatingIfNeeded: pixel >> 16)
-                target[1] = UInt8(truncatingIfNeeded: pixel >> 8)
-                target[2] = UInt8(truncatingIfNeeded: pixel)
-                target += 3
+            let target = frame + y * width * 3
+            if isBGRX {
+                Self.convertBGRXRow(row, width: width, into: target)
+            } else {
+                convertGenericRow(row, width: width, into: target)
             }
         }
     }
 
+    /// The common case on every desktop: 32 bits, little-endian, blue in the lowest byte. Four pixels (16 bytes)
+    /// become three 32-bit words (12 bytes), so the loop does whole-word loads and stores.
+    @inline(__always)
+    private static func convertBGRXRow(_ row: UnsafeRawPointer, width: Int, into target: UnsafeMutablePointer<UInt8>) {
+        /// 0xXXRRGGBB → 0x00BBGGRR: the pixel's bytes in RGB order, little-endian.
+        @inline(__always)
+        func rgb(_ pixel: UInt32) -> UInt32 {
+            (pixel >> 16) & 0xFF | pixel & 0xFF00 | (pixel & 0xFF) << 16
+        }
+        let out = UnsafeMutableRawPointer(target)
+        var x = 0
+        while x + 4 <= width {
+            let p0 = rgb(row.loadUnaligned(fromByteOffset: x * 4, as: UInt32.self).littleEndian)
+            let p1 = rgb(row.loadUnaligned(fromByteOffset: x * 4 + 4, as: UInt32.self).littleEndian)
+            let p2 = rgb(row.loadUnaligned(fromByteOffset: x * 4 + 8, as: UInt32.self).littleEndian)
+            let p3 = rgb(row.loadUnaligned(fromByteOffset: x * 4 + 12, as: UInt32.self).littleEndian)
+            out.storeBytes(of: (p0 | p1 << 24).littleEndian, toByteOffset: x * 3, as: UInt32.self)
+            out.storeBytes(of: (p1 >> 8 | p2 << 16).littleEndian, toByteOffset: x * 3 + 4, as: UInt32.self)
+            out.storeBytes(of: (p2 >> 16 | p3 << 8).littleEndian, toByteOffset: x * 3 + 8, as: UInt32.self)
+            x += 4
+        }
+        while x < width {
+            let pixel = row.loadUnaligned(fromByteOffset: x * 4, as: UInt32.self).littleEndian
+            target[x * 3] = UInt8(truncatingIfNeeded: pixel >> 16)
+            target[x * 3 + 1] = UInt8(truncatingIfNeeded: pixel >> 8)
+            target[x * 3 + 2] = UInt8(truncatingIfNeeded: pixel)
+            x += 1
+        }
+    }
+
     /// Any depth and byte order: read each pixel as an integer, then scale each masked channel to 0-255.
-    private func convertGeneric(
-        _ base: UnsafeRawPointer,
-        width: Int,
-        height: Int,
-        into out: UnsafeMutableBufferPointer<UInt8>
-    ) {
-        guard let destination = out.baseAddress else { return }
+    private func convertGenericRow(_ base: UnsafeRawPointer, width: Int, into target: UnsafeMutablePointer<UInt8>) {
         let red = Channel(mask: redMask)
         let green = Channel(mask: greenMask)
         let blue = Channel(mask: blueMask)
         let bytesPerPixel = bitsPerPixel / 8
-        for y in 0..<height {
-            let row = (base + y * bytesPerLine).assumingMemoryBound(to: UInt8.self)
-            var target = destination + y * width * 3
-            for x in 0..<width {
-                let bytes = row + x * bytesPerPixel
-                var pixel: UInt32 = 0
-                if bigEndian {
-                    for i in 0..<bytesPerPixel { pixel = pixel << 8 | UInt32(bytes[i]) }
-                } else {
-                    for i in (0..<bytesPerPixel).reversed() { pixel = pixel << 8 | UInt32(bytes[i]) }
-                }
-                target[0] = red.value(of: pixel)
-                target[1] = green.value(of: pixel)
-                target[2] = blue.value(of: pixel)
-                target += 3
+        let row = base.assumingMemoryBound(to: UInt8.self)
+        var target = target
+        for x in 0..<width {
+            let bytes = row + x * bytesPerPixel
+            var pixel: UInt32 = 0
+            if bigEndian {
+                for i in 0..<bytesPerPixel { pixel = pixel << 8 | UInt32(bytes[i]) }
+            } else {
+                for i in (0..<bytesPerPixel).reversed() { pixel = pixel << 8 | UInt32(bytes[i]) }
             }
+            target[0] = red.value(of: pixel)
+            target[1] = green.value(of: pixel)
+            target[2] = blue.value(of: pixel)
+            target += 3
         }
     }
 

@@ -63,6 +63,11 @@ package final class XScreenSource: FrameSource, @unchecked Sendable {
         try await thread.runIfActive { try self.capturer.capture() }
     }
 
+    /// Bands of rows the capturer has converted to RGB so far: for tests of the incremental capture.
+    package func bandsConverted() async throws -> Int {
+        try await thread.runIfActive { self.capturer.bandsConverted }
+    }
+
     /// The monitors XRandR reports now; empty when the server lacks RandR 1.5.
     package func monitors() async throws -> [Monitor] {
         try await thread.runIfActive { try self.capturer.monitors() }

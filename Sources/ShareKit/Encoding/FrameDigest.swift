@@ -4,9 +4,11 @@
 /// PNG bytes. It reads eight bytes per step with a multiply-rotate mix; it is not cryptographic and needs not be:
 /// it tells frames of one screen apart.
 package enum FrameDigest {
-    /// Digest of the frame's size and pixels.
+    /// Digest of the frame's size and pixels: the one its source already made (`Frame.knownDigest`), else one
+    /// computed from the pixels.
     package static func digest(of frame: Frame) -> UInt64 {
-        frame.rgb.withUnsafeBytes { digest(of: $0, seed: UInt64(frame.width) << 32 | UInt64(frame.height)) }
+        if let known = frame.knownDigest { return known }
+        return frame.rgb.withUnsafeBytes { digest(of: $0, seed: UInt64(frame.width) << 32 | UInt64(frame.height)) }
     }
 
     /// Digest of any bytes, such as a static asset.
@@ -42,6 +44,11 @@ package enum FrameDigest {
         hash &*= 0xC4CE_B9FE_1A85_EC53
         hash ^= hash >> 33
         return hash
+    }
+
+    /// Folds a list of digests (such as a frame's band digests) and a seed into one digest.
+    package static func combine(_ digests: [UInt64], seed: UInt64) -> UInt64 {
+        digests.withUnsafeBytes { digest(of: $0, seed: seed) }
     }
 
     @inline(__always)

@@ -110,7 +110,7 @@ package final class StripPNGEncoder: FrameEncoder {
 
     /// One strip's compressed bytes and what the PNG needs to stitch it in.
     private struct Strip: Sendable {
-        /// `FrameDigest` of the strip's pixels.
+        /// `FrameDigest` of the strip's pixels, or the frame's own digest of that band (`Frame.bands`).
         var digest: UInt64
         /// Raw deflate, ending in a sync flush.
         var bytes: [UInt8]
@@ -199,6 +199,10 @@ package final class StripPNGEncoder: FrameEncoder {
         let previous = state.strips
         nonisolated(unsafe) let workers = state.workers
         let seed = UInt64(width) << 32 | UInt64(stripHeight)
+        // The source's band digests, when its bands are these strips: no need to read unchanged strips at all.
+        let known = frame.bands.flatMap {
+            $0.rows == self.stripHeight && $0.digests.count == stripCount ? $0.digests : nil
+        }
         let rowBytes = frame.rowBytes
         let filter = self.filter == .paeth ? SHARE_STRIP_FILTER_PAETH : SHARE_STRIP_FILTER_UP
         let stripHeight = self.stripHeight
@@ -215,7 +219,7 @@ package final class StripPNGEncoder: FrameEncoder {
                     let strip = UnsafeRawBufferPointer(
                         rebasing: pixels[(firstRow * rowBytes)..<((firstRow + rows) * rowBytes)]
                     )
-                    let digest = FrameDigest.digest(of: strip, seed: seed)
+                    let digest = known?[index] ?? FrameDigest.digest(of: strip, seed: seed)
                     if index < previous.count, previous[index].digest == digest { continue }
                     var result = share_strip_result()
                     let status = share_strip_compress(

@@ -40,7 +40,12 @@ package final class ScalingSource: FrameSource {
             return (digest, nil)
         }
         if let unchanged = scaled.1 { return unchanged }
-        let result = try await pool.runIfActive { BoxScaler.scale(frame, width: size.width, height: size.height) }
+        let result = try await pool.runIfActive {
+            let pixels = BoxScaler.scale(frame, width: size.width, height: size.height)
+            // The scaler is deterministic: the source's digest and the new size identify the scaled pixels.
+            let digest = FrameDigest.combine([scaled.0, UInt64(size.width) << 32 | UInt64(size.height)], seed: 1)
+            return Frame(width: pixels.width, height: pixels.height, rgb: pixels.rgb, knownDigest: digest)
+        }
         last.withLock { $0 = (scaled.0, result) }
         scales.withLock { $0 += 1 }
         return result
