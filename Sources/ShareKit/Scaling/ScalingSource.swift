@@ -34,19 +34,21 @@ package final class ScalingSource: FrameSource {
         let frame = try await base.captureFrame()
         let size = BoxScaler.fit(width: frame.width, height: frame.height, maxWidth: maxWidth, maxHeight: maxHeight)
         if size.width == frame.width && size.height == frame.height { return frame }
-        let scaled = try await pool.runIfActive { () -> (UInt64, Frame?) in
-            let digest = FrameDigest.digest(of: frame)
-            if let last = self.last.withLock({ $0 }), last.digest == digest { return (digest, last.frame) }
-            return (digest, nil)
+        // The X capture hands its digest along; other sources' frames are hashed on the pool.
+        let sourceDigest: UInt64
+        if let known = frame.knownDigest {
+            sourceDigest = known
+        } else {
+            sourceDigest = try await pool.runIfActive { FrameDigest.digest(of: frame) }
         }
-        if let unchanged = scaled.1 { return unchanged }
+        if let last = last.withLock({ $0 }), last.digest == sourceDigest { return last.frame }
         let result = try await pool.runIfActive {
             let pixels = BoxScaler.scale(frame, width: size.width, height: size.height)
             // The scaler is deterministic: the source's digest and the new size identify the scaled pixels.
-            let digest = FrameDigest.combine([scaled.0, UInt64(size.width) << 32 | UInt64(size.height)], seed: 1)
+            let digest = FrameDigest.combine([sourceDigest, UInt64(size.width) << 32 | UInt64(size.height)], seed: 1)
             return Frame(width: pixels.width, height: pixels.height, rgb: pixels.rgb, knownDigest: digest)
         }
-        last.withLock { $0 = (scaled.0, result) }
+        last.withLock { $0 = (sourceDigest, result) }
         scales.withLock { $0 += 1 }
         return result
     }

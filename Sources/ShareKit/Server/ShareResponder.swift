@@ -308,10 +308,15 @@ package struct ShareResponder: HTTPResponder {
 /// it comes back), and says when captures work again.
 private final class CaptureProblemLog: Sendable {
     private let last = Mutex<String?>(nil)
+    /// Whether `last` holds a problem: read without the lock on every frame served, which is the common case.
+    private let failing = Atomic<Bool>(false)
 
     func failed(with problem: String, logger: Logger) {
         let isNew = last.withLock { last in
-            defer { last = problem }
+            defer {
+                last = problem
+                failing.store(true, ordering: .relaxed)
+            }
             return last != problem
         }
         if isNew {
@@ -320,8 +325,12 @@ private final class CaptureProblemLog: Sendable {
     }
 
     func recovered(logger: Logger) {
+        guard failing.load(ordering: .relaxed) else { return }
         let wasFailing = last.withLock { last in
-            defer { last = nil }
+            defer {
+                last = nil
+                failing.store(false, ordering: .relaxed)
+            }
             return last != nil
         }
         if wasFailing { logger.notice("Capture works again") }
