@@ -6,6 +6,7 @@ import ShareKit
 /// `Scripts/bench` (which installs the peers, builds in release and cleans up by PID); as root.
 ///
 ///     share-bench --share PATH --work DIR [--rounds N] [--load-seconds S] [--idle-seconds S] [--output FILE]
+///                 [--only frames,tools,load,4k]   (tools implies frames: its ratios are against share's figure)
 @main
 struct ShareBench {
     static func main() async {
@@ -25,6 +26,10 @@ struct ShareBench {
         var loadSeconds = 10
         var idleSeconds = 15
         var viewers = 200
+        /// The parts to run (all by default): frames (the 1080p frame path), tools (scrot and ffmpeg), load (idle,
+        /// polling viewers and full bodies), 4k (the 3840x2160 frame path).
+        var parts: Set<String> = Options.allParts
+        static let allParts: Set<String> = ["frames", "tools", "load", "4k"]
 
         init(_ arguments: ArraySlice<String>) throws {
             var arguments = arguments
@@ -38,6 +43,11 @@ struct ShareBench {
                 case "--load-seconds": loadSeconds = Int(value) ?? loadSeconds
                 case "--idle-seconds": idleSeconds = Int(value) ?? idleSeconds
                 case "--viewers": viewers = Int(value) ?? viewers
+                case "--only":
+                    parts = Set(value.split(separator: ",").map(String.init))
+                    guard parts.isSubset(of: Options.allParts), !parts.isEmpty else {
+                        throw BenchError("--only takes a list of \(Options.allParts.sorted().joined(separator: ","))")
+                    }
                 default: throw BenchError("unknown option \(name); see Scripts/bench")
                 }
             }
@@ -50,66 +60,74 @@ struct ShareBench {
         let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
 
         // 1920x1080: the frame path, the whole-process screenshot tools, idle and fan-out.
-        do {
+        let parts = options.parts
+        if !parts.isDisjoint(with: ["frames", "tools", "load"]) {
             let (xvfb, display) = try startXvfb(width: 1920, height: 1080)
             defer { xvfb.stop() }
             let painter = try ScreenPainter(displayName: display)
-            log("1920x1080 frame path, \(options.rounds) rounds")
-            let frames = try await FramePathBenchmark(display: display, painter: painter, rounds: options.rounds).run()
-            table.framePath(frames, size: "1080p")
-
-            log("scrot and ffmpeg, \(options.rounds) runs each")
-            let environment = ProcessInfo.processInfo.environment.merging(["DISPLAY": display]) { $1 }
-            var scrot: [Double] = []
-            var ffmpeg: [Double] = []
-            for _ in 0..<options.rounds {
-                let one = try BenchProcess.run(
-                    "/usr/bin/scrot",
-                    ["-o", "-z", "\(options.work)/scrot.png"],
-                    environment: environment
-                )
-                guard one.status == 0 else { throw BenchError("scrot failed (exit \(one.status))") }
-                scrot.append(one.seconds * 1000)
-                let other = try BenchProcess.run(
-                    "/usr/bin/ffmpeg",
-                    [
-                        "-nostdin", "-loglevel", "error", "-y", "-f", "x11grab", "-video_size", "1920x1080", "-i",
-                        display, "-frames:v", "1", "-update", "1", "\(options.work)/ffmpeg.png",
-                    ],
-                    environment: environment
-                )
-                guard other.status == 0 else { throw BenchError("ffmpeg failed (exit \(other.status))") }
-                ffmpeg.append(other.seconds * 1000)
+            var frames: FramePathBenchmark.Result?
+            if !parts.isDisjoint(with: ["frames", "tools"]) {
+                log("1920x1080 frame path, \(options.rounds) rounds")
+                frames = try await FramePathBenchmark(display: display, painter: painter, rounds: options.rounds).run()
+                table.framePath(frames!, size: "1080p")
             }
-            table.peer(
-                "one screenshot to PNG (share in-process; peers as whole processes)",
-                share: frames.stripFull,
-                peer: "`scrot`",
-                median(scrot)
-            )
-            table.peer(
-                "one screenshot to PNG (share in-process; peers as whole processes)",
-                share: frames.stripFull,
-                peer: "`ffmpeg -f x11grab -frames:v 1`",
-                median(ffmpeg)
-            )
 
-            log(
-                "idle \(options.idleSeconds) s, then \(options.viewers) polling viewers and full bodies, share and nginx"
-            )
-            let fanOut = try await FanOutBenchmark(
-                shareExecutable: options.share,
-                display: display,
-                work: options.work,
-                loadSeconds: options.loadSeconds,
-                idleSeconds: options.idleSeconds,
-                viewers: options.viewers
-            ).run()
-            table.fanOut(fanOut, viewers: options.viewers)
+            if parts.contains("tools"), let frames {
+                log("scrot and ffmpeg, \(options.rounds) runs each")
+                let environment = ProcessInfo.processInfo.environment.merging(["DISPLAY": display]) { $1 }
+                var scrot: [Double] = []
+                var ffmpeg: [Double] = []
+                for _ in 0..<options.rounds {
+                    let one = try BenchProcess.run(
+                        "/usr/bin/scrot",
+                        ["-o", "-z", "\(options.work)/scrot.png"],
+                        environment: environment
+                    )
+                    guard one.status == 0 else { throw BenchError("scrot failed (exit \(one.status))") }
+                    scrot.append(one.seconds * 1000)
+                    let other = try BenchProcess.run(
+                        "/usr/bin/ffmpeg",
+                        [
+                            "-nostdin", "-loglevel", "error", "-y", "-f", "x11grab", "-video_size", "1920x1080", "-i",
+                            display, "-frames:v", "1", "-update", "1", "\(options.work)/ffmpeg.png",
+                        ],
+                        environment: environment
+                    )
+                    guard other.status == 0 else { throw BenchError("ffmpeg failed (exit \(other.status))") }
+                    ffmpeg.append(other.seconds * 1000)
+                }
+                table.peer(
+                    "one screenshot to PNG (share in-process; peers as whole processes)",
+                    share: frames.stripFull,
+                    peer: "`scrot`",
+                    median(scrot)
+                )
+                table.peer(
+                    "one screenshot to PNG (share in-process; peers as whole processes)",
+                    share: frames.stripFull,
+                    peer: "`ffmpeg -f x11grab -frames:v 1`",
+                    median(ffmpeg)
+                )
+            }
+
+            if parts.contains("load") {
+                log(
+                    "idle \(options.idleSeconds) s, then \(options.viewers) polling viewers and full bodies, share and nginx"
+                )
+                let fanOut = try await FanOutBenchmark(
+                    shareExecutable: options.share,
+                    display: display,
+                    work: options.work,
+                    loadSeconds: options.loadSeconds,
+                    idleSeconds: options.idleSeconds,
+                    viewers: options.viewers
+                ).run()
+                table.fanOut(fanOut, viewers: options.viewers)
+            }
         }
 
         // 3840x2160: a full change only.
-        do {
+        if parts.contains("4k") {
             let (xvfb, display) = try startXvfb(width: 3840, height: 2160)
             defer { xvfb.stop() }
             let painter = try ScreenPainter(displayName: display)
