@@ -132,6 +132,40 @@ struct StripPNGEncoderTests {
         #expect(rle.lastEncode.stripsRunLength == 3)
     }
 
+    @Test("The run-length coder round-trips every run length, incompressible bytes and skewed symbol counts")
+    func runLengthCoder() throws {
+        let encoder = StripPNGEncoder(stripHeight: 1000, strategy: .rle, filter: .up)
+        // Runs of every length from 1 to 300 (deflate's lengths end at 258, so longer runs take two matches),
+        // ending exactly at the row's end too.
+        var runs: [UInt8] = []
+        for length in 1...300 { runs += [UInt8](repeating: UInt8(truncatingIfNeeded: length), count: length) }
+        try expectDecodes(try encoder.encode(Self.oneRow(filteredAs: runs)), to: Self.oneRow(filteredAs: runs))
+        // A flat frame: one literal, then runs of 258 only.
+        let flat = Frame(width: 777, height: 77, rgb: [UInt8](repeating: 7, count: 777 * 77 * 3))
+        try expectDecodes(try encoder.encode(flat), to: flat)
+        // Random bytes: no Huffman code beats storing them, so they go into stored blocks (over 65535 bytes, so
+        // more than one).
+        var random = SplitMix(state: 11)
+        let noise = (0..<90_000).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        let stored = try encoder.encode(Self.oneRow(filteredAs: noise))
+        try expectDecodes(stored, to: Self.oneRow(filteredAs: noise))
+        // The PNG's own 65 bytes, and 5 per stored block: a Huffman block's code lengths alone take more.
+        #expect(stored.count < noise.count + 128)
+        // Byte counts that grow like the Fibonacci numbers: an unlimited Huffman code would need codes of over
+        // 15 bits, which deflate does not allow.
+        var counts = [1, 1]
+        while counts.count < 26 { counts.append(counts[counts.count - 1] + counts[counts.count - 2]) }
+        var skewed = counts.enumerated().flatMap { symbol, count in
+            [UInt8](repeating: UInt8(symbol * 9 + 1), count: count)
+        }
+        // Interleaved deterministically, so that most bytes are literals rather than runs.
+        for index in skewed.indices.reversed() {
+            skewed.swapAt(index, Int(random.next() % UInt64(index + 1)))
+        }
+        let skewedFrame = Self.oneRow(filteredAs: skewed)
+        try expectDecodes(try encoder.encode(skewedFrame), to: skewedFrame)
+    }
+
     /// Strips compressed and reused.
     private func strips(_ counters: StripPNGEncoder.Counters) -> [Int] {
         [counters.stripsCompressed, counters.stripsReused]
@@ -152,6 +186,13 @@ struct StripPNGEncoderTests {
     }
 
     // MARK: - Pictures
+
+    /// One row whose SUB filter (the first row of a strip) gives exactly `filtered` (padded to whole pixels).
+    static func oneRow(filteredAs filtered: [UInt8]) -> Frame {
+        var rgb = filtered + [UInt8](repeating: 0, count: (3 - filtered.count % 3) % 3)
+        for i in 3..<max(3, rgb.count) { rgb[i] &+= rgb[i - 3] }
+        return Frame(width: rgb.count / 3, height: 1, rgb: rgb)
+    }
 
     /// Flat areas, gradients and random bytes side by side, so that every filter case (ties included) occurs.
     static func noisyFrame(width: Int, height: Int, seed: UInt64) -> Frame {

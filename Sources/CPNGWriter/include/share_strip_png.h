@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// Pieces of a PNG encoder that compresses horizontal strips of rows independently with zlib, so that strips can
+/// Pieces of a PNG encoder that compresses horizontal strips of rows independently, so that strips can
 /// be compressed in parallel and an unchanged strip's bytes can be reused in the next frame.
 ///
 /// Each strip is filtered (its first row with SUB, so it never looks at the strip above; every other row with
@@ -14,7 +14,7 @@
 ///
 /// No function here uses setjmp; every failure is a non-zero SHARE_STRIP_* status.
 
-/// One compressor: zlib streams and a buffer for a strip's filtered rows. Not thread-safe: use each worker on one
+/// One compressor: a zlib stream, the run-length coder's buffer and a buffer for a strip's filtered rows. Not thread-safe: use each worker on one
 /// thread at a time.
 typedef struct share_strip_worker share_strip_worker;
 
@@ -28,7 +28,8 @@ enum {
 enum {
     /// zlib's default strategy: LZ77 matches at the worker's level.
     SHARE_STRIP_STRATEGY_DEFAULT = 0,
-    /// zlib's Z_RLE: run-length matches only (the level changes nothing).
+    /// Run-length matches only (a byte repeating the one before, as zlib's Z_RLE finds them), written by this
+    /// file's own deflate coder: one block with Huffman codes made for the strip (the level changes nothing).
     SHARE_STRIP_STRATEGY_RLE = 3,
     /// Per strip: LZ77 for strips that look like text or user interface (most filtered bytes zero, but not
     /// nearly all), run lengths for the others (photos, gradients, flat areas).

@@ -7,8 +7,9 @@ import Synchronization
 /// the strips whose pixels changed since the previous frame.
 ///
 /// The rows are cut into strips of `stripHeight` rows. Each strip is filtered (its first row with SUB, so it never
-/// looks at the strip above; the others with `filter`) and compressed with zlib as raw deflate ending in a sync
-/// flush, which leaves it byte-aligned and not final. The IDAT chunk is then a zlib header, every strip's bytes
+/// looks at the strip above; the others with `filter`) and compressed as raw deflate ending in a sync flush, which
+/// leaves it byte-aligned and not final: with zlib's LZ77, or with run lengths by share's own deflate coder
+/// (`share_strip_png.c`), whichever suits the strip. The IDAT chunk is then a zlib header, every strip's bytes
 /// in order, an empty final block and the adler32 of all the filtered bytes, combined from the strips' own; its
 /// CRC is combined the same way. The encoder keeps each strip's digest, compressed bytes, adler32 and CRC, so in
 /// the next frame of the same size a strip with the same digest is copied instead of compressed. Output is
@@ -30,8 +31,9 @@ package final class StripPNGEncoder: FrameEncoder {
     package enum Strategy: Sendable {
         /// zlib's default matching at `level` (LZ77 with hash chains).
         case `default`
-        /// zlib's run-length matching only: much faster than LZ77 on photos and gradients, and with PAETH about
-        /// as small there; larger on text.
+        /// Run-length matching only (what zlib's Z_RLE finds), written by share's own deflate coder: one block
+        /// with Huffman codes made for the strip, about twice as fast as zlib's Z_RLE on photos and gradients and
+        /// with PAETH about as small there as LZ77; larger on text.
         case rle
         /// Per strip: LZ77 for strips that look like text or user interface (at least 80 % and under 98 % of the
         /// filtered bytes are zero), run lengths for the rest.
@@ -131,7 +133,8 @@ package final class StripPNGEncoder: FrameEncoder {
         var total = Counters()
     }
 
-    /// A zlib stream and a buffer to compress one strip into; used by one thread at a time.
+    /// A compressor (a zlib stream and the run-length coder) and a buffer to compress one strip into; used by one
+    /// thread at a time.
     private final class Worker {
         let compressor: OpaquePointer
         private(set) var buffer: UnsafeMutableRawBufferPointer
