@@ -1,4 +1,5 @@
 internal import CPNGWriter
+package import NIOCore
 
 /// Turns frames into PNG bytes. `FrameStore` calls it from its encode pool, at most one encode at a time, so an
 /// encoder may keep state from one frame to the next.
@@ -6,8 +7,17 @@ package protocol FrameEncoder: Sendable {
     /// Encodes a frame as a PNG file.
     func encode(_ frame: Frame) throws -> [UInt8]
 
+    /// The same PNG file in a `ByteBuffer`, ready to serve; an encoder that writes it there directly spares a copy.
+    func encodeBuffer(_ frame: Frame) throws -> ByteBuffer
+
     /// Names the encoder and its settings; part of the ETag, since other settings give other bytes.
     var tag: String { get }
+}
+
+extension FrameEncoder {
+    package func encodeBuffer(_ frame: Frame) throws -> ByteBuffer {
+        ByteBuffer(bytes: try encode(frame))
+    }
 }
 
 /// Turns frames into PNG bytes with libpng (through the `CPNGWriter` C target, which keeps libpng's setjmp in C).

@@ -1,6 +1,7 @@
 internal import CPNGWriter
 import Dispatch
 import Glibc
+package import NIOCore
 import Synchronization
 
 /// Turns frames into PNG bytes by compressing strips of rows independently: in parallel on every core, and only
@@ -96,6 +97,11 @@ package final class StripPNGEncoder: FrameEncoder {
     /// Encodes a frame as an 8-bit RGB PNG, reusing the compressed strips of the previous frame whose rows are
     /// unchanged.
     package func encode(_ frame: Frame) throws -> [UInt8] {
+        Array(try encodeBuffer(frame).readableBytesView)
+    }
+
+    /// The same PNG, written straight into the buffer that is served.
+    package func encodeBuffer(_ frame: Frame) throws -> ByteBuffer {
         guard frame.width > 0, frame.height > 0 else {
             throw ShareError("Could not encode a \(frame.width)x\(frame.height) frame as PNG: it has no pixels.")
         }
@@ -173,7 +179,7 @@ package final class StripPNGEncoder: FrameEncoder {
         case failed(Int32)
     }
 
-    private func encode(_ frame: Frame, state: inout State) throws -> [UInt8] {
+    private func encode(_ frame: Frame, state: inout State) throws -> ByteBuffer {
         let width = frame.width
         let height = frame.height
         let stripCount = (height + stripHeight - 1) / stripHeight
@@ -291,7 +297,7 @@ package final class StripPNGEncoder: FrameEncoder {
     private static let finalBlock: [UInt8] = [0x03, 0x00]
     private static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
-    private static func png(width: Int, height: Int, strips: [Strip]) throws -> [UInt8] {
+    private static func png(width: Int, height: Int, strips: [Strip]) throws -> ByteBuffer {
         var compressed = 0
         var adler: UInt32 = 1
         for strip in strips {
@@ -301,33 +307,33 @@ package final class StripPNGEncoder: FrameEncoder {
         let idatLength = zlibHeader.count + compressed + finalBlock.count + 4
         guard idatLength <= Int(Int32.max) else { throw ShareError.frameTooLarge(width: width, height: height) }
 
-        var png: [UInt8] = []
-        png.reserveCapacity(signature.count + 25 + 12 + idatLength + 12)
-        png.append(contentsOf: signature)
+        var png = ByteBufferAllocator().buffer(capacity: signature.count + 25 + 12 + idatLength + 12)
+        png.writeBytes(signature)
 
         var header: [UInt8] = []
         header.appendBigEndian(UInt32(width))
         header.appendBigEndian(UInt32(height))
         // 8 bits per channel, colour type 2 (RGB), deflate, adaptive filtering, no interlace.
         header.append(contentsOf: [8, 2, 0, 0, 0])
-        png.appendChunk("IHDR", header)
+        png.writeChunk("IHDR", header)
 
-        png.appendBigEndian(UInt32(idatLength))
-        let typeStart = png.count
-        png.append(contentsOf: Array("IDAT".utf8))
-        png.append(contentsOf: zlibHeader)
-        var crc = png[typeStart...].withUnsafeBufferPointer { share_strip_crc32(0, $0.baseAddress, $0.count) }
+        // The IDAT chunk's CRC covers its type and data: the head and tail are hashed here, the strips' CRCs
+        // combined in between.
+        png.writeInteger(UInt32(idatLength))
+        let head = Array("IDAT".utf8) + zlibHeader
+        png.writeBytes(head)
+        var crc = head.withUnsafeBufferPointer { share_strip_crc32(0, $0.baseAddress, $0.count) }
         for strip in strips {
-            png.append(contentsOf: strip.bytes)
+            png.writeBytes(strip.bytes)
             crc = share_strip_crc32_combine(crc, strip.crc, strip.bytes.count)
         }
-        let tailStart = png.count
-        png.append(contentsOf: finalBlock)
-        png.appendBigEndian(adler)
-        crc = png[tailStart...].withUnsafeBufferPointer { share_strip_crc32(crc, $0.baseAddress, $0.count) }
-        png.appendBigEndian(crc)
+        var tail = finalBlock
+        tail.appendBigEndian(adler)
+        png.writeBytes(tail)
+        crc = tail.withUnsafeBufferPointer { share_strip_crc32(crc, $0.baseAddress, $0.count) }
+        png.writeInteger(crc)
 
-        png.appendChunk("IEND", [])
+        png.writeChunk("IEND", [])
         return png
     }
 
@@ -343,14 +349,14 @@ extension [UInt8] {
             UInt8(truncatingIfNeeded: value),
         ])
     }
+}
 
-    /// Appends a chunk: length, type, data and the CRC of type and data.
-    fileprivate mutating func appendChunk(_ type: String, _ data: [UInt8]) {
-        appendBigEndian(UInt32(data.count))
-        let start = count
-        append(contentsOf: Array(type.utf8))
-        append(contentsOf: data)
-        let crc = self[start...].withUnsafeBufferPointer { share_strip_crc32(0, $0.baseAddress, $0.count) }
-        appendBigEndian(crc)
+extension ByteBuffer {
+    /// Writes a chunk: length, type, data and the CRC of type and data.
+    fileprivate mutating func writeChunk(_ type: String, _ data: [UInt8]) {
+        writeInteger(UInt32(data.count))
+        let typeAndData = Array(type.utf8) + data
+        writeBytes(typeAndData)
+        writeInteger(typeAndData.withUnsafeBufferPointer { share_strip_crc32(0, $0.baseAddress, $0.count) })
     }
 }

@@ -144,7 +144,7 @@ package final class FrameStore: Sendable {
                 )
             } else {
                 let encoder = self.encoder
-                let png = try await encodePool.runIfActive { ByteBuffer(bytes: try encoder.encode(pixels)) }
+                let png = try await encodePool.runIfActive { try encoder.encodeBuffer(pixels) }
                 state.withLock { $0.encodes += 1 }
                 result = .success(
                     EncodedFrame(

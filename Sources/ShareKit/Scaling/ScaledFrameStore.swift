@@ -101,7 +101,7 @@ package final class ScaledFrameStore: Sendable {
     ) async throws -> EncodedFrame {
         let height = BoxScaler.height(forWidth: width, sourceWidth: pixels.width, sourceHeight: pixels.height)
         let png = try await encodePool.runIfActive {
-            ByteBuffer(bytes: try encoder.encode(BoxScaler.scale(pixels, width: width, height: height)))
+            try encoder.encodeBuffer(BoxScaler.scale(pixels, width: width, height: height))
         }
         state.withLock { $0.encodes += 1 }
         return EncodedFrame(
