@@ -46,6 +46,7 @@ struct StripPNGEncoderBenchmark {
             ("strip, 64-row strips", StripPNGEncoder(stripHeight: 64)),
             ("strip, 16-row strips", StripPNGEncoder(stripHeight: 16)),
             ("strip, LZ77 level 1", StripPNGEncoder(level: 1)),
+            ("strip, LZ77 level 2", StripPNGEncoder(level: 2)),
             ("strip, LZ77 level 3", StripPNGEncoder(level: 3)),
             ("strip, PAETH+RLE only", StripPNGEncoder(strategy: .rle)),
             ("strip, PAETH+LZ77 level 1 only", StripPNGEncoder(level: 1, strategy: .default)),

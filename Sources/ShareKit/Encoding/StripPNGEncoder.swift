@@ -69,12 +69,13 @@ package final class StripPNGEncoder: FrameEncoder {
     private let state = Mutex(State())
 
     /// The defaults are the settings for live frames: 32-row strips, PAETH, the adaptive strategy with LZ77 at
-    /// level 2, on every core. On a desktop-like 1920x1080 frame with 2 cores that is about 15 ms and 1.11 times
-    /// the bytes of libpng's defaults (level 6, adaptive filters) for a full change, and about 2 ms for a change of
-    /// 32 rows. Level 2 costs next to nothing over level 1 there and makes text-heavy frames about 9 % smaller.
+    /// level 4, on every core. With run lengths done by share's own coder, the LZ77 (text) strips are most of the
+    /// work, and level 4 (zlib's lazy matching) is where text-heavy frames come within 1.2 times libpng's bytes:
+    /// on 1920x1080 dense text, 1.17 times at 1.5 times the time of level 2 (1.43 times), while a desktop-like
+    /// frame takes about 9 ms on 2 cores for 1.09 times libpng's bytes (`Scripts/bench encode`).
     package init(
         stripHeight: Int = 32,
-        level: Int32 = 2,
+        level: Int32 = 4,
         strategy: Strategy = .adaptive,
         filter: Filter = .paeth,
         concurrency: Int? = nil
