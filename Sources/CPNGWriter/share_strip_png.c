@@ -11,7 +11,7 @@
 #endif
 
 /// The adaptive strategy uses LZ77 (zlib's default strategy) for strips whose filtered bytes are at least this
-/// share of zeros and less than the second; run lengths (Z_RLE) otherwise.
+/// share of zeros and less than the second; run lengths (share's own coder, below) otherwise.
 #define SHARE_STRIP_LZ77_MIN_ZEROS 0.80
 #define SHARE_STRIP_LZ77_MAX_ZEROS 0.98
 
@@ -284,14 +284,13 @@ int share_strip_compress(share_strip_worker *worker, const uint8_t *rgb, size_t 
     return SHARE_STRIP_OK;
 }
 
-
 /// Run lengths and literals as deflate symbols, in one block with Huffman codes made for the strip.
 ///
 /// zlib's Z_RLE finds the same matches (a byte repeated: distance 1, lengths 3 to 258), but its general block
 /// machinery (tallying, a block every 16 K symbols, bit-by-bit output) costs about 1.2 ms for a 1920x32 strip of
-/// a photo here; this coder does the same in a fraction of that: one pass that turns the filtered bytes into
-/// symbols and counts them, codes built for those counts (lengths limited to 15 bits, as deflate requires), and
-/// one pass that writes them 32 bits at a time. A strip that would come out larger than its bytes is written as
+/// a photo here; this coder does the same in a third to a half of that: one pass that turns the filtered bytes
+/// into symbols and counts them (sixteen bytes at a time where no run starts), codes built for those counts
+/// (lengths limited to 15 bits, as deflate requires), and one pass that writes them with no branches. A strip that would come out larger than its bytes is written as
 /// stored blocks instead. Either way it ends like a zlib sync flush: an empty stored block, byte-aligned, not
 /// final.
 
