@@ -69,13 +69,14 @@ package final class StripPNGEncoder: FrameEncoder {
     private let state = Mutex(State())
 
     /// The defaults are the settings for live frames: 32-row strips, PAETH, the adaptive strategy with LZ77 at
-    /// level 4, on every core. With run lengths done by share's own coder, the LZ77 (text) strips are most of the
-    /// work, and level 4 (zlib's lazy matching) is where text-heavy frames come within 1.2 times libpng's bytes:
-    /// on 1920x1080 dense text, 1.17 times at 1.5 times the time of level 2 (1.43 times), while a desktop-like
-    /// frame takes about 9 ms on 2 cores for 1.09 times libpng's bytes (`Scripts/bench encode`).
+    /// level 3, on every core. With run lengths done by share's own coder, the LZ77 (text) strips are most of the
+    /// work. Counted in instructions (callgrind) on 1920x1080 frames, level 3 costs 2 % more than level 2 on a
+    /// desktop-like frame (1.11 times libpng's bytes) and 12 % more on dense text, which it makes 11 % smaller
+    /// (1.27 times libpng's bytes, from 1.43); level 4 (lazy matching) would reach 1.17 times there, but costs
+    /// 41 % more on the desktop and 78 % on dense text.
     package init(
         stripHeight: Int = 32,
-        level: Int32 = 4,
+        level: Int32 = 3,
         strategy: Strategy = .adaptive,
         filter: Filter = .paeth,
         concurrency: Int? = nil
