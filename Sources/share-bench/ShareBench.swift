@@ -111,6 +111,10 @@ struct ShareBench {
             }
 
             if parts.contains("load") {
+                // Alone, the load part gets the desktop the frame path would have left on the screen.
+                if frames == nil {
+                    painter.show(SyntheticDesktop.desktop(width: painter.width, height: painter.height))
+                }
                 log(
                     "idle \(options.idleSeconds) s, then \(options.viewers) polling viewers and full bodies, share and nginx"
                 )
