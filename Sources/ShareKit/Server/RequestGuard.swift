@@ -241,16 +241,30 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         requestTimer = nil
     }
 
-    /// Notes Content-Length and Transfer-Encoding, which say where the next request starts.
+    /// Notes Content-Length and Transfer-Encoding, which say where the next request starts. Names are compared
+    /// byte by byte, so the other header lines of every request cost no string.
     private func inspectHeaderLine() {
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
-        let name = String(decoding: line[..<colon], as: UTF8.self).lowercased()
-        let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingSpaces
-        switch name {
-        case "content-length": contentLength = Int(value) ?? contentLength
-        case "transfer-encoding": hasTransferEncoding = true
-        default: break
+        let name = line[..<colon]
+        if Self.equalsIgnoringCase(name, Self.contentLengthName) {
+            let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingSpaces
+            contentLength = Int(value) ?? contentLength
+        } else if Self.equalsIgnoringCase(name, Self.transferEncodingName) {
+            hasTransferEncoding = true
         }
+    }
+
+    private static let contentLengthName = Array("content-length".utf8)
+    private static let transferEncodingName = Array("transfer-encoding".utf8)
+
+    /// Whether `bytes` spell `lowercase` (ASCII letters in either case).
+    private static func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ lowercase: [UInt8]) -> Bool {
+        guard bytes.count == lowercase.count else { return false }
+        for (byte, expected) in zip(bytes, lowercase) {
+            let folded = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+            if folded != expected { return false }
+        }
+        return true
     }
 
     private var uriTooLong: Refusal {
