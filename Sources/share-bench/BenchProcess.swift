@@ -91,6 +91,20 @@ final class BenchProcess {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// CPU time of the process's threads, from the scheduler's own accounting in nanoseconds
+    /// (/proc/PID/task/*/schedstat) rather than 10 ms clock ticks; threads that have ended are not counted.
+    var threadCPUSeconds: Double {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        var nanoseconds = 0.0
+        for task in tasks {
+            guard let line = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/schedstat", encoding: .utf8),
+                let first = line.split(separator: " ").first, let value = Double(first)
+            else { continue }
+            nanoseconds += value
+        }
+        return nanoseconds / 1e9
+    }
+
     /// A field of /proc/PID/status in bytes, such as VmRSS or VmHWM.
     func memory(_ field: String) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }

@@ -11,7 +11,9 @@ struct FanOutBenchmark {
     let viewers: Int
 
     struct Result {
+        /// From the scheduler's nanosecond accounting of the threads, and from 10 ms clock ticks.
         var idleCPUPercent: Double
+        var idleCPUPercentTicks: Double
         var idleCaptures: Int
         var pollingP99: Double
         var pollingP99Nginx: Double
@@ -83,10 +85,11 @@ struct FanOutBenchmark {
         // Idle: no viewers, so no captures at all and next to no CPU.
         let idle = try await startShare("idle")
         try await Task.sleep(for: .seconds(2))
-        let before = idle.process.cpuSeconds
+        let before = (ticks: idle.process.cpuSeconds, scheduler: idle.process.threadCPUSeconds)
         let idleStart = ContinuousClock.now
         try await Task.sleep(for: .seconds(idleSeconds))
-        let cpu = idle.process.cpuSeconds - before
+        let cpu = idle.process.threadCPUSeconds - before.scheduler
+        let cpuTicks = idle.process.cpuSeconds - before.ticks
         let idleElapsed = (ContinuousClock.now - idleStart).seconds
         let idleCaptures = try idle.stop()
 
@@ -154,6 +157,7 @@ struct FanOutBenchmark {
 
         return Result(
             idleCPUPercent: cpu / idleElapsed * 100,
+            idleCPUPercentTicks: cpuTicks / idleElapsed * 100,
             idleCaptures: idleCaptures,
             pollingP99: polling["p99_us"].map { $0 / 1000 } ?? .nan,
             pollingP99Nginx: nginxPolling["p99_us"].map { $0 / 1000 } ?? .nan,

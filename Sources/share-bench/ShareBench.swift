@@ -273,12 +273,20 @@ struct Table {
 
     mutating func fanOut(_ result: FanOutBenchmark.Result, viewers: Int) {
         row(
-            "idle CPU of `share start`, no viewers",
+            "idle CPU of `share start`, no viewers (scheduler time of its threads, in ns)",
             String(format: "%.3f %% of a core", result.idleCPUPercent),
             "",
             "",
             "",
             "< 0.1 %"
+        )
+        row(
+            "idle CPU of `share start`, the same counted in 10 ms clock ticks (/proc/PID/stat)",
+            String(format: "%.3f %% of a core", result.idleCPUPercentTicks),
+            "",
+            "",
+            "",
+            ""
         )
         row("captures while idle", "\(result.idleCaptures)", "", "", "", "0")
         peer(
