@@ -1,5 +1,6 @@
 #include "share_strip_png.h"
 
+#include <endian.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 /// share of zeros and less than the second; run lengths (share's own coder, below) otherwise.
 #define SHARE_STRIP_LZ77_MIN_ZEROS 0.80
 #define SHARE_STRIP_LZ77_MAX_ZEROS 0.98
+
+_Static_assert(__BYTE_ORDER == __LITTLE_ENDIAN, "the run scan reads bytes as little-endian words");
 
 struct share_strip_worker {
     /// SHARE_STRIP_STRATEGY_DEFAULT, _RLE or _ADAPTIVE.
@@ -290,7 +293,8 @@ int share_strip_compress(share_strip_worker *worker, const uint8_t *rgb, size_t 
 /// machinery (tallying, a block every 16 K symbols, bit-by-bit output) costs about 1.2 ms for a 1920x32 strip of
 /// a photo here; this coder does the same in a third to a half of that: one pass that turns the filtered bytes
 /// into symbols and counts them (sixteen bytes at a time where no run starts), codes built for those counts
-/// (lengths limited to 15 bits, as deflate requires), and one pass that writes them with no branches. A strip that would come out larger than its bytes is written as
+/// (lengths limited to 15 bits, as deflate requires), and one pass that writes them with no branches. A strip
+/// that would come out larger than its bytes is written as
 /// stored blocks instead. Either way it ends like a zlib sync flush: an empty stored block, byte-aligned, not
 /// final.
 
@@ -311,7 +315,8 @@ static const uint16_t length_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13
 static const uint8_t length_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
                                          2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
 /// The order in which the code length code's lengths are sent.
-static const uint8_t codelen_order[CODELEN_SYMBOLS] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
+static const uint8_t codelen_order[CODELEN_SYMBOLS] = {16, 17, 18, 0, 8,  7, 9,  6, 10, 5,
+                                                       11, 4,  12, 3, 13, 2, 14, 1, 15};
 
 /// length_index[length] for lengths 3-258: the index into length_base.
 static uint8_t length_index[259];
@@ -484,7 +489,7 @@ static inline void put_bits(bit_writer *writer, uint32_t value, int count) {
     memcpy(writer->out + writer->position, bytes, 8);
     int whole = writer->pending & ~7;
     writer->position += (size_t)(whole >> 3);
-    writer->bits >>= whole;  // whole <= 40: pending stays under 8 between calls, and count is at most 32
+    writer->bits >>= whole;  // whole <= 22: pending stays under 8 between calls, and count is at most 15
     writer->pending -= whole;
 }
 
@@ -590,6 +595,8 @@ static int compress_run_lengths(share_strip_worker *worker, const uint8_t *bytes
                 memcpy(&word, bytes + index + run, 8);
                 uint64_t differ = word ^ pattern;
                 if (differ) {
+                    // The lowest differing byte is the first in memory on a little-endian machine (x86-64 and
+                    // aarch64 Linux, which share runs on).
                     run += (size_t)__builtin_ctzll(differ) / 8;
                     goto counted;
                 }

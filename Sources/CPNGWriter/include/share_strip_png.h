@@ -14,8 +14,8 @@
 ///
 /// No function here uses setjmp; every failure is a non-zero SHARE_STRIP_* status.
 
-/// One compressor: a zlib stream, the run-length coder's buffer and a buffer for a strip's filtered rows. Not thread-safe: use each worker on one
-/// thread at a time.
+/// One compressor: a zlib stream, the run-length coder's buffer and a buffer for a strip's filtered rows. Not
+/// thread-safe: use each worker on one thread at a time.
 typedef struct share_strip_worker share_strip_worker;
 
 /// Row filters for every row of a strip but its first (which always uses SUB).
