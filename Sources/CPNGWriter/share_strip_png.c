@@ -324,11 +324,11 @@ static pthread_once_t length_index_once = PTHREAD_ONCE_INIT;
 
 static void make_length_index(void) {
     for (int index = 0; index < 29; index++) {
+        // Each length belongs to the last base at or below it, so 258 gets a symbol of its own (285), though
+        // 227 + 31 extra would also reach it.
         int end = index == 28 ? 259 : length_base[index + 1];
         for (int length = length_base[index]; length < end; length++) length_index[length] = (uint8_t)index;
     }
-    // 258 has a symbol of its own (285), though 227 + 31 would also reach it.
-    length_index[258] = 28;
 }
 
 /// Huffman code lengths for `count` symbols with these frequencies, none longer than `limit` bits.
