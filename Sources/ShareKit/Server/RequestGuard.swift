@@ -12,6 +12,11 @@ import NIOHTTP1
 /// after the answers to earlier pipelined requests, never in the middle of one. After a refusal it reads no more
 /// requests: it closes its side for writing and discards what still arrives for a moment, so that the client
 /// reads the answer instead of a connection reset, then closes. Runs on the channel's event loop only.
+///
+/// Its two timeouts are deadlines checked by one lazy timer each: starting or ending a request, or the channel
+/// turning unwritable and writable again (once per large answer), only moves a deadline. A timer is scheduled
+/// when none is pending, and when it fires early (its deadline moved) it is scheduled again for the new one, so
+/// a busy connection schedules about one timer per timeout instead of one per request.
 final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -55,9 +60,11 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var responsesFinished = 0
     private var refusal: Refusal?
     private var refusalSent = false
-    private var requestTimer: Scheduled<Void>?
+    /// When the request being read (or the first request of a new connection) must have arrived whole.
+    private let requestDeadline = LazyDeadline()
+    /// When a connection whose answers stay unread is closed: set when the channel turns unwritable.
+    private let stallDeadline = LazyDeadline()
     private var lingerTimer: Scheduled<Void>?
-    private var stallTimer: Scheduled<Void>?
     private static let keptLineBytes = 64
     /// How long a refused connection still reads (and discards) before it closes.
     private static let linger: TimeAmount = .seconds(2)
@@ -92,13 +99,9 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // Not writable: NIO holds more unsent answer bytes than its high watermark, because the client does not
         // read. A client that reads at all, however slowly, makes it writable again before the timeout.
         if context.channel.isWritable {
-            stallTimer?.cancel()
-            stallTimer = nil
-        } else if stallTimer == nil {
-            stallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: limits.sendStallTimeout) {
-                self.stallTimer = nil
-                context.close(promise: nil)
-            }
+            stallDeadline.clear()
+        } else {
+            stallDeadline.start(in: limits.sendStallTimeout, on: context.eventLoop) { context.close(promise: nil) }
         }
         context.fireChannelWritabilityChanged()
     }
@@ -237,8 +240,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func requestComplete() {
         phase = .requestLine(bytes: 0)
-        requestTimer?.cancel()
-        requestTimer = nil
+        requestDeadline.clear()
     }
 
     /// Notes Content-Length and Transfer-Encoding, which say where the next request starts. Names are compared
@@ -286,11 +288,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Timers
 
     private func startRequestTimer(_ context: ChannelHandlerContext) {
-        guard requestTimer == nil else { return }
-        requestTimer = context.eventLoop.assumeIsolated().scheduleTask(in: limits.requestTimeout) {
-            self.requestTimer = nil
-            self.requestTimedOut(context)
-        }
+        requestDeadline.start(in: limits.requestTimeout, on: context.eventLoop) { self.requestTimedOut(context) }
     }
 
     private func requestTimedOut(_ context: ChannelHandlerContext) {
@@ -311,12 +309,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func cancelTimers() {
-        requestTimer?.cancel()
-        requestTimer = nil
+        requestDeadline.cancel()
+        stallDeadline.cancel()
         lingerTimer?.cancel()
         lingerTimer = nil
-        stallTimer?.cancel()
-        stallTimer = nil
     }
 
     // MARK: Responses out
@@ -332,8 +328,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func refuse(_ context: ChannelHandlerContext) {
         phase = .refused
-        requestTimer?.cancel()
-        requestTimer = nil
+        requestDeadline.clear()
         sendRefusalIfDue(context)
     }
 
@@ -363,6 +358,48 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             closed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }
             self.lingerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.linger) {
                 context.close(promise: nil)
+            }
+        }
+    }
+}
+
+/// A deadline watched by at most one scheduled task. Starting or clearing it schedules and cancels nothing; the
+/// task, when it fires before a deadline that was cleared and started again later, schedules itself again for the
+/// new one. Deadlines only move later (each is now plus the same timeout), so the task is never late. Used on one
+/// event loop only.
+private final class LazyDeadline {
+    private var due: NIODeadline?
+    private var task: Scheduled<Void>?
+
+    /// Starts the deadline, `timeout` from now, unless it is running; `expired` runs on `loop` once it passes
+    /// without being cleared. Each caller passes the same `expired` every time: a pending task keeps its own.
+    func start(in timeout: TimeAmount, on loop: any EventLoop, expired: @escaping () -> Void) {
+        guard due == nil else { return }
+        let deadline = NIODeadline.now() + timeout
+        due = deadline
+        if task == nil { schedule(at: deadline, on: loop, expired: expired) }
+    }
+
+    func clear() {
+        due = nil
+    }
+
+    /// Clears the deadline and cancels the task: the connection is gone.
+    func cancel() {
+        due = nil
+        task?.cancel()
+        task = nil
+    }
+
+    private func schedule(at deadline: NIODeadline, on loop: any EventLoop, expired: @escaping () -> Void) {
+        task = loop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.task = nil
+            guard let due = self.due else { return }
+            if due > .now() {
+                self.schedule(at: due, on: loop, expired: expired)
+            } else {
+                self.due = nil
+                expired()
             }
         }
     }
