@@ -1,5 +1,6 @@
 public import ArgumentParser
 public import Logging
+import ShareKit
 
 /// `--log-level`, shared by every subcommand. Logs always go to stderr; stdout is the command's output.
 struct LoggingOptions: ParsableArguments {
@@ -10,9 +11,7 @@ struct LoggingOptions: ParsableArguments {
     func bootstrap(label: String) -> Logger {
         let level = logLevel
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            StandardErrorLogHandler(label: label, logLevel: level)
         }
         return Logger(label: label)
     }
