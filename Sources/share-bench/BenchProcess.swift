@@ -93,7 +93,9 @@ final class BenchProcess {
 
     /// CPU time of the process's threads, from the scheduler's own accounting in nanoseconds
     /// (/proc/PID/task/*/schedstat) rather than 10 ms clock ticks; threads that have ended are not counted.
-    var threadCPUSeconds: Double {
+    var threadCPUSeconds: Double { Self.threadCPUSeconds(of: pid) }
+
+    private static func threadCPUSeconds(of pid: pid_t) -> Double {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
         var nanoseconds = 0.0
         for task in tasks {
@@ -103,6 +105,14 @@ final class BenchProcess {
             nanoseconds += value
         }
         return nanoseconds / 1e9
+    }
+
+    /// `threadCPUSeconds` of the process and of its children (nginx's workers under its master process).
+    var treeCPUSeconds: Double {
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        return children.split(separator: " ").compactMap { pid_t($0) }.reduce(threadCPUSeconds) { total, child in
+            total + Self.threadCPUSeconds(of: child)
+        }
     }
 
     /// A field of /proc/PID/status in bytes, such as VmRSS or VmHWM.

@@ -9,6 +9,9 @@ struct FanOutBenchmark {
     let loadSeconds: Int
     let idleSeconds: Int
     let viewers: Int
+    /// Full bodies: share and the two nginx take turns this many times, `throughputSeconds` each.
+    let throughputRounds: Int
+    let throughputSeconds: Int
 
     struct Result {
         /// From the scheduler's nanosecond accounting of the threads, and from 10 ms clock ticks.
@@ -19,10 +22,19 @@ struct FanOutBenchmark {
         var pollingP99Nginx: Double
         var pollingRequests: Int
         var pollingErrors: Int
+        /// Full bodies, medians over the rounds: responses a second, and the ratio of share's to each nginx's
+        /// in the same round.
         var throughput: Double
         var throughputNginx: Double
         /// nginx with `sendfile off`.
         var throughputNginxCopying: Double
+        var throughputRatio: Double
+        var throughputRatioCopying: Double
+        var throughputRounds: Int
+        /// CPU time of the server's threads per full-body response, in microseconds (medians over the rounds).
+        var cpuPerResponse: Double
+        var cpuPerResponseNginx: Double
+        var cpuPerResponseNginxCopying: Double
         var captures: Int
         /// The most captures coalescing allows in these runs.
         var captureBound: Int
@@ -123,35 +135,51 @@ struct FanOutBenchmark {
         // Captures start at least an interval apart within a run; each run's (and the fetch's) first request may
         // start one more.
         var captureBound = 1
-        var results: [String: [String: Double]] = [:]
-        for (scenario, connections, script) in [("polling", viewers, poll), ("throughput", 32, plain)] {
-            var servers = [("share", shareURL), ("nginx", nginxURL)]
-            if scenario == "throughput" { servers.append(("nginx-copying", copyingURL)) }
-            for (server, url) in servers {
-                let figures = try await wrk(
-                    ["-t2", "-c\(connections)", "-d\(loadSeconds)s", "--timeout", "5s", "-s", script, url, "--"]
-                        + (scenario == "polling" ? [etags[url] ?? ""] : []),
-                    sampling: server == "share" ? share.process : nil
-                ) { rss in
-                    if scenario == "polling" {
-                        peakRSS.polling = max(peakRSS.polling, rss)
-                    } else {
-                        peakRSS.throughput = max(peakRSS.throughput, rss)
-                    }
-                }
-                if server == "share" {
-                    let seconds = figures["seconds"] ?? 0
-                    shareLoad += seconds
-                    captureBound += Int(seconds.rounded(.down)) + 1
-                }
-                results["\(scenario) \(server)"] = figures
-            }
+        func countShareRun(_ figures: [String: Double]) {
+            let seconds = figures["seconds"] ?? 0
+            shareLoad += seconds
+            captureBound += Int(seconds.rounded(.down)) + 1
         }
-        let polling = results["polling share"] ?? [:]
-        let nginxPolling = results["polling nginx"] ?? [:]
-        let throughput = results["throughput share"] ?? [:]
-        let nginxThroughput = results["throughput nginx"] ?? [:]
-        let copyingThroughput = results["throughput nginx-copying"] ?? [:]
+        var polling: [String: [String: Double]] = [:]
+        for (server, url) in [("share", shareURL), ("nginx", nginxURL)] {
+            let figures = try await wrk(
+                [
+                    "-t2", "-c\(viewers)", "-d\(loadSeconds)s", "--timeout", "5s", "-s", poll, url, "--",
+                    etags[url] ?? "",
+                ],
+                sampling: server == "share" ? share.process : nil
+            ) { rss in peakRSS.polling = max(peakRSS.polling, rss) }
+            if server == "share" { countShareRun(figures) }
+            polling[server] = figures
+        }
+        // Full bodies: short turns, many rounds, so that drifting load from other work on the machine falls on
+        // every server alike; each round gives one ratio.
+        var rates: [String: [Double]] = [:]
+        var cpuPerResponse: [String: [Double]] = [:]
+        var ratios: [String: [Double]] = [:]
+        for _ in 0..<throughputRounds {
+            var round: [String: Double] = [:]
+            for (server, url, process) in [
+                ("share", shareURL, share.process), ("nginx", nginxURL, nginx.process),
+                ("nginx-copying", copyingURL, copyingNginx.process),
+            ] {
+                let cpuBefore = process.treeCPUSeconds
+                let figures = try await wrk(
+                    ["-t2", "-c32", "-d\(throughputSeconds)s", "--timeout", "5s", "-s", plain, url],
+                    sampling: server == "share" ? share.process : nil
+                ) { rss in peakRSS.throughput = max(peakRSS.throughput, rss) }
+                let cpu = process.treeCPUSeconds - cpuBefore
+                if server == "share" { countShareRun(figures) }
+                let rate = figures["rps"] ?? .nan
+                round[server] = rate
+                rates[server, default: []].append(rate)
+                cpuPerResponse[server, default: []].append(cpu / max(1, figures["requests"] ?? 0) * 1e6)
+            }
+            ratios["nginx", default: []].append((round["share"] ?? .nan) / (round["nginx"] ?? .nan))
+            ratios["nginx-copying", default: []].append((round["share"] ?? .nan) / (round["nginx-copying"] ?? .nan))
+        }
+        let sharePolling = polling["share"] ?? [:]
+        let nginxPolling = polling["nginx"] ?? [:]
         peakRSS.throughput = max(peakRSS.throughput, share.process.memory("VmHWM"))
         let captures = try share.stop()
 
@@ -159,13 +187,19 @@ struct FanOutBenchmark {
             idleCPUPercent: cpu / idleElapsed * 100,
             idleCPUPercentTicks: cpuTicks / idleElapsed * 100,
             idleCaptures: idleCaptures,
-            pollingP99: polling["p99_us"].map { $0 / 1000 } ?? .nan,
+            pollingP99: sharePolling["p99_us"].map { $0 / 1000 } ?? .nan,
             pollingP99Nginx: nginxPolling["p99_us"].map { $0 / 1000 } ?? .nan,
-            pollingRequests: Int(polling["requests"] ?? 0),
-            pollingErrors: Int(polling["errors"] ?? 0),
-            throughput: throughput["rps"] ?? .nan,
-            throughputNginx: nginxThroughput["rps"] ?? .nan,
-            throughputNginxCopying: copyingThroughput["rps"] ?? .nan,
+            pollingRequests: Int(sharePolling["requests"] ?? 0),
+            pollingErrors: Int(sharePolling["errors"] ?? 0),
+            throughput: median(rates["share"] ?? []),
+            throughputNginx: median(rates["nginx"] ?? []),
+            throughputNginxCopying: median(rates["nginx-copying"] ?? []),
+            throughputRatio: median(ratios["nginx"] ?? []),
+            throughputRatioCopying: median(ratios["nginx-copying"] ?? []),
+            throughputRounds: throughputRounds,
+            cpuPerResponse: median(cpuPerResponse["share"] ?? []),
+            cpuPerResponseNginx: median(cpuPerResponse["nginx"] ?? []),
+            cpuPerResponseNginxCopying: median(cpuPerResponse["nginx-copying"] ?? []),
             captures: captures,
             captureBound: captureBound,
             loadSeconds: shareLoad,

@@ -26,6 +26,8 @@ struct ShareBench {
         var loadSeconds = 10
         var idleSeconds = 15
         var viewers = 200
+        var throughputRounds = 5
+        var throughputSeconds = 5
         /// The parts to run (all by default): frames (the 1080p frame path), tools (scrot and ffmpeg), load (idle,
         /// polling viewers and full bodies), 4k (the 3840x2160 frame path).
         var parts: Set<String> = Options.allParts
@@ -43,6 +45,8 @@ struct ShareBench {
                 case "--load-seconds": loadSeconds = Int(value) ?? loadSeconds
                 case "--idle-seconds": idleSeconds = Int(value) ?? idleSeconds
                 case "--viewers": viewers = Int(value) ?? viewers
+                case "--throughput-rounds": throughputRounds = max(1, Int(value) ?? throughputRounds)
+                case "--throughput-seconds": throughputSeconds = max(1, Int(value) ?? throughputSeconds)
                 case "--only":
                     parts = Set(value.split(separator: ",").map(String.init))
                     guard parts.isSubset(of: Options.allParts), !parts.isEmpty else {
@@ -124,7 +128,9 @@ struct ShareBench {
                     work: options.work,
                     loadSeconds: options.loadSeconds,
                     idleSeconds: options.idleSeconds,
-                    viewers: options.viewers
+                    viewers: options.viewers,
+                    throughputRounds: options.throughputRounds,
+                    throughputSeconds: options.throughputSeconds
                 ).run()
                 table.fanOut(fanOut, viewers: options.viewers)
             }
@@ -297,21 +303,36 @@ struct Table {
             result.pollingP99Nginx,
             goal: "≤ 20 ms"
         )
-        for (peer, figure, goal) in [
-            ("nginx, same bytes as a static file", result.throughputNginx, "≥ 0.7×"),
-            ("nginx, same file, `sendfile off`", result.throughputNginxCopying, ""),
+        for (peer, figure, ratio, goal) in [
+            ("nginx, same bytes as a static file", result.throughputNginx, result.throughputRatio, "≥ 0.7×"),
+            ("nginx, same file, `sendfile off`", result.throughputNginxCopying, result.throughputRatioCopying, ""),
         ] {
             row(
-                "full-body `/screen.png` (\(result.pngBytes) bytes), 32 connections",
+                "full-body `/screen.png` (\(result.pngBytes) bytes), 32 connections, median of "
+                    + "\(result.throughputRounds) rounds (the ratio: median of each round's)",
                 String(format: "%.0f/s", result.throughput),
                 peer,
                 String(format: "%.0f/s", figure),
-                ratio(result.throughput, figure),
+                String(format: "%.3f×", ratio),
                 goal
             )
         }
+        for (peer, figure) in [
+            ("nginx, same bytes as a static file", result.cpuPerResponseNginx),
+            ("nginx, same file, `sendfile off`", result.cpuPerResponseNginxCopying),
+        ] {
+            row(
+                "CPU time of the server per full-body response (its threads; nginx: its workers), median of rounds",
+                String(format: "%.0f µs", result.cpuPerResponse),
+                peer,
+                String(format: "%.0f µs", figure),
+                self.ratio(result.cpuPerResponse, figure),
+                ""
+            )
+        }
         row(
-            "captures under load (\(String(format: "%.1f", result.loadSeconds)) s of requests: one fetch, two wrk runs)",
+            "captures under load (\(String(format: "%.1f", result.loadSeconds)) s of requests: one fetch, "
+                + "\(result.throughputRounds + 1) wrk runs)",
             "\(result.captures) (\(String(format: "%.2f", Double(result.captures) / result.loadSeconds))/s)",
             "coalescing's bound: one per interval in each run, plus one",
             "\(result.captureBound)",
