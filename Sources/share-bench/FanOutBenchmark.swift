@@ -177,6 +177,18 @@ struct FanOutBenchmark {
             }
             ratios["nginx", default: []].append((round["share"] ?? .nan) / (round["nginx"] ?? .nan))
             ratios["nginx-copying", default: []].append((round["share"] ?? .nan) / (round["nginx-copying"] ?? .nan))
+            ShareBench.log(
+                String(
+                    format:
+                        "full bodies, round %d: share %.0f/s, nginx %.0f/s (%.3fx), nginx sendfile off %.0f/s (%.3fx)",
+                    ratios["nginx"]?.count ?? 0,
+                    round["share"] ?? .nan,
+                    round["nginx"] ?? .nan,
+                    ratios["nginx"]?.last ?? .nan,
+                    round["nginx-copying"] ?? .nan,
+                    ratios["nginx-copying"]?.last ?? .nan
+                )
+            )
         }
         let sharePolling = polling["share"] ?? [:]
         let nginxPolling = polling["nginx"] ?? [:]
