@@ -6,6 +6,7 @@ import ShareKit
 /// `Scripts/bench` (which installs the peers, builds in release and cleans up by PID); as root.
 ///
 ///     share-bench --share PATH --work DIR [--rounds N] [--load-seconds S] [--idle-seconds S] [--output FILE]
+///                 [--viewers N] [--throughput-rounds N] [--throughput-seconds S]
 ///                 [--only frames,tools,load,4k]   (tools implies frames: its ratios are against share's figure)
 @main
 struct ShareBench {
