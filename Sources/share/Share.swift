@@ -16,6 +16,10 @@ struct Share: AsyncParsableCommand {
 
     /// Parses the command line after `PINArgument` has given `--pin` its optional value.
     static func main() async {
-        await main(PINArgument.rewrite(Array(CommandLine.arguments.dropFirst())))
+        let arguments = PINArgument.rewrite(Array(CommandLine.arguments.dropFirst()))
+        // `share start` serves: its Swift tasks run on NIO's event loops. Installed first thing, on the main
+        // thread, as NIO asks; a false return (another executor hook was there first) leaves the default pool.
+        if arguments.first == "start" { ShareServer.runTasksOnEventLoops() }
+        await main(arguments)
     }
 }

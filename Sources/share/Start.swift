@@ -151,9 +151,6 @@ extension Share {
 
         func run() async throws {
             let logger = logging.bootstrap(label: "share.start")
-            if !ShareServer.runTasksOnEventLoops() {
-                logger.debug("Swift concurrency keeps its own executor: another one was installed first")
-            }
             var configuration = startConfiguration
             if generatePIN { configuration.pin = StartConfiguration.randomPIN() }
             try await ShareServer.run(configuration: configuration, logger: logger)

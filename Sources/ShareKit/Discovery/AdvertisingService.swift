@@ -1,8 +1,13 @@
 import Logging
+import NIOPosix
 import ServiceLifecycle
 
 /// The advertiser as a service of `share start`'s group: it advertises once the server is bound, with the
 /// real port, and withdraws the record on graceful shutdown, before the server stops.
+///
+/// Starting and withdrawing make blocking D-Bus calls to avahi-daemon (connecting, creating and freeing the entry
+/// group, stopping the poll thread): up to D-Bus's 25 s timeout when the daemon hangs. They run on a thread of
+/// the service's own, never as a task, because in `share start` tasks run on the event loops that serve viewers.
 struct AdvertisingService: Service {
     let name: String
     let interval: Double
@@ -28,10 +33,13 @@ struct AdvertisingService: Service {
             logger: logger,
             ipv6: ipv6
         )
-        advertiser.start(serverURLs: urls)
+        let thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+        try? await thread.runIfActive { advertiser.start(serverURLs: urls) }
         onStart(advertiser)
         // Wait for SIGINT/SIGTERM (or cancellation), then take the record off the network at once.
         try? await gracefulShutdown()
-        advertiser.withdraw()
+        try? await thread.runIfActive { advertiser.withdraw() }
+        try? await thread.shutdownGracefully()
     }
 }

@@ -1,4 +1,5 @@
 package import Foundation
+import NIOPosix
 
 /// The built-in test card: a self-describing picture that changes every second, served by `--test-card`
 /// instead of the screen. It shows the share name, the host, the time, colour bars, a grey ramp and geometry
@@ -33,8 +34,10 @@ package struct TestCardSource: FrameSource {
         (255, 0, 255), (255, 0, 0), (0, 0, 255), (0, 0, 0),
     ]
 
+    /// Drawn on `NIOThreadPool.singleton`: tasks may run on the event loops (`ShareServer.runTasksOnEventLoops`).
     package func captureFrame() async throws -> Frame {
-        render(at: now())
+        let date = now()
+        return try await NIOThreadPool.singleton.runIfActive { self.render(at: date) }
     }
 
     /// Draws the card as it looks at `date`.
