@@ -303,21 +303,26 @@ struct HostileClientTests {
     @Test("A request after an answered one on the same connection gets the whole request timeout, then a 408")
     func timeoutPerRequest() async throws {
         var limits = ConnectionLimits()
-        limits.requestTimeout = .milliseconds(600)
+        limits.requestTimeout = .milliseconds(1500)
         try await withTestCardServer(limits: limits) { client in
             let port = try #require(client.port)
-            let connection = try RawConnection(port: port, timeout: .seconds(4))
+            let opened = ContinuousClock.now
+            let connection = try RawConnection(port: port, timeout: .seconds(6))
             connection.send("GET /status HTTP/1.1\r\nHost: a\r\n\r\n")
             #expect(statusCodes(in: connection.read(until: "}")) == [200])
             // The guard's timer from the connection's opening is still pending and fires first; the second
             // request's own deadline is later, so it must not be refused then.
-            try await Task.sleep(for: .milliseconds(400))
+            try await Task.sleep(for: .milliseconds(700))
             let started = ContinuousClock.now
+            try #require(
+                started - opened < .milliseconds(1300),
+                "the first answer came too late for the opening's timer to still be pending"
+            )
             connection.send("GET /status HTTP/1.1\r\nHo")
             let answer = String(decoding: connection.readAll(), as: UTF8.self)
             let waited = ContinuousClock.now - started
             #expect(statusCodes(in: answer) == [408])
-            #expect(waited >= .milliseconds(500), "refused \(waited) after it started, before its own timeout")
+            #expect(waited >= .milliseconds(1300), "refused \(waited) after it started, before its own timeout")
         }
     }
 }
