@@ -107,12 +107,15 @@ final class BenchProcess {
         return nanoseconds / 1e9
     }
 
-    /// `threadCPUSeconds` of the process and of its children (nginx's workers under its master process).
+    /// The process's children (nginx's workers under its master process), from /proc/PID/task/PID/children.
+    var children: [pid_t] {
+        let list = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        return list.split(separator: " ").compactMap { pid_t($0) }
+    }
+
+    /// `threadCPUSeconds` of the process and of its children.
     var treeCPUSeconds: Double {
-        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
-        return children.split(separator: " ").compactMap { pid_t($0) }.reduce(threadCPUSeconds) { total, child in
-            total + Self.threadCPUSeconds(of: child)
-        }
+        children.reduce(threadCPUSeconds) { total, child in total + Self.threadCPUSeconds(of: child) }
     }
 
     /// A field of /proc/PID/status in bytes, such as VmRSS or VmHWM.
@@ -143,10 +146,12 @@ extension Duration {
     var milliseconds: Double { seconds * 1e3 }
 }
 
-/// The median of a list of figures (the upper one of the middle two for an even count).
+/// The median of a list of figures (the mean of the middle two for an even count).
 func median(_ values: [Double]) -> Double {
     guard !values.isEmpty else { return .nan }
-    return values.sorted()[values.count / 2]
+    let sorted = values.sorted()
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
 
 /// A failure of the benchmark's environment, with what to do.

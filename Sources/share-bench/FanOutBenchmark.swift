@@ -128,13 +128,22 @@ struct FanOutBenchmark {
         let plain = try writeScript("plain.lua", Self.summaryScript)
         // Polling viewers already hold the current frame and revalidate it, as viewer pages do after their first
         // load: each server's own ETag is handed to the script.
-        let etags = try [shareURL: etag(of: shareURL), nginxURL: etag(of: nginxURL)]
+        let etagFetchStart = ContinuousClock.now
+        let shareETag = try etag(of: shareURL)
+        let etagFetchSeconds = (ContinuousClock.now - etagFetchStart).seconds
+        let etags = try [shareURL: shareETag, nginxURL: etag(of: nginxURL)]
+        for server in [nginx, copyingNginx] where server.process.children.isEmpty {
+            throw BenchError(
+                "nginx (pid \(server.process.pid)) lists no worker processes in /proc/PID/task/PID/children, so "
+                    + "its CPU time per response cannot be read; this needs a kernel with CONFIG_PROC_CHILDREN"
+            )
+        }
         // share and nginx take turns, so drifting load from other work on the machine falls on both alike.
         var peakRSS = (polling: 0, throughput: 0)
-        var shareLoad = fetched.seconds
-        // Captures start at least an interval apart within a run; each run's (and the fetch's) first request may
+        var shareLoad = fetched.seconds + etagFetchSeconds
+        // Captures start at least an interval apart within a run; each run's (and each fetch's) first request may
         // start one more.
-        var captureBound = 1
+        var captureBound = 2
         func countShareRun(_ figures: [String: Double]) {
             let seconds = figures["seconds"] ?? 0
             shareLoad += seconds
@@ -157,12 +166,15 @@ struct FanOutBenchmark {
         var rates: [String: [Double]] = [:]
         var cpuPerResponse: [String: [Double]] = [:]
         var ratios: [String: [Double]] = [:]
-        for _ in 0..<throughputRounds {
+        let servers = [
+            ("share", shareURL, share.process), ("nginx", nginxURL, nginx.process),
+            ("nginx-copying", copyingURL, copyingNginx.process),
+        ]
+        for number in 0..<throughputRounds {
             var round: [String: Double] = [:]
-            for (server, url, process) in [
-                ("share", shareURL, share.process), ("nginx", nginxURL, nginx.process),
-                ("nginx-copying", copyingURL, copyingNginx.process),
-            ] {
+            // Each round starts with the next server, so none always goes first.
+            for turn in 0..<servers.count {
+                let (server, url, process) = servers[(number + turn) % servers.count]
                 let cpuBefore = process.treeCPUSeconds
                 let figures = try await wrk(
                     ["-t2", "-c32", "-d\(throughputSeconds)s", "--timeout", "5s", "-s", plain, url],

@@ -332,10 +332,10 @@ struct Table {
             )
         }
         row(
-            "captures under load (\(String(format: "%.1f", result.loadSeconds)) s of requests: one fetch, "
+            "captures under load (\(String(format: "%.1f", result.loadSeconds)) s of requests: two fetches, "
                 + "\(result.throughputRounds + 1) wrk runs)",
             "\(result.captures) (\(String(format: "%.2f", Double(result.captures) / result.loadSeconds))/s)",
-            "coalescing's bound: one per interval in each run, plus one",
+            "coalescing's bound: one per interval in each run, plus one per run and per fetch",
             "\(result.captureBound)",
             ratio(Double(result.captures), Double(result.captureBound)),
             "≤ 1/interval (ratio ≤ 1)"
