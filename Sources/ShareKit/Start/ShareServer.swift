@@ -183,9 +183,10 @@ public enum ShareServer {
     /// the cooperative pool and back for every request and response. Call it once, first thing, in a process
     /// that serves; false when another global executor hook was installed first (tasks then stay on the pool).
     ///
-    /// Safe for share because nothing blocks on the global executor: X11 calls, encoding and scaling run on
-    /// their `NIOThreadPool`s, Avahi on its own threaded poll. Measured under full-body load (Docs/Benchmarks.md):
-    /// less CPU per response, since the request path no longer wakes a pool thread.
+    /// Safe for share because nothing blocks on the global executor: X11 calls, encoding, scaling and the test
+    /// card run on `NIOThreadPool`s, Avahi's callbacks on its threaded poll and the advertiser's blocking D-Bus
+    /// calls on `AdvertisingService`'s own thread. Measured under full-body load (Docs/Benchmarks.md): 3-10 % less
+    /// server CPU per response, since the request path no longer wakes a pool thread.
     @discardableResult
     public static func runTasksOnEventLoops() -> Bool {
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()

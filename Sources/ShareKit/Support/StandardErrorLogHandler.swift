@@ -12,7 +12,12 @@ public struct StandardErrorLogHandler: LogHandler {
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
 
-    public init(label: String, logLevel: Logger.Level, metadataProvider: Logger.MetadataProvider? = nil) {
+    /// - Parameter metadataProvider: by default the one bootstrapped, as `StreamLogHandler.standardError` takes.
+    public init(
+        label: String,
+        logLevel: Logger.Level,
+        metadataProvider: Logger.MetadataProvider? = LoggingSystem.metadataProvider
+    ) {
         self.label = label
         self.logLevel = logLevel
         self.metadataProvider = metadataProvider
