@@ -187,18 +187,20 @@ struct FanOutBenchmark {
                 rates[server, default: []].append(rate)
                 cpuPerResponse[server, default: []].append(cpu / max(1, figures["requests"] ?? 0) * 1e6)
             }
-            ratios["nginx", default: []].append((round["share"] ?? .nan) / (round["nginx"] ?? .nan))
-            ratios["nginx-copying", default: []].append((round["share"] ?? .nan) / (round["nginx-copying"] ?? .nan))
+            let (shareRate, nginxRate, copyingRate) =
+                (round["share"] ?? .nan, round["nginx"] ?? .nan, round["nginx-copying"] ?? .nan)
+            ratios["nginx", default: []].append(shareRate / nginxRate)
+            ratios["nginx-copying", default: []].append(shareRate / copyingRate)
             ShareBench.log(
                 String(
                     format:
                         "full bodies, round %d: share %.0f/s, nginx %.0f/s (%.3fx), nginx sendfile off %.0f/s (%.3fx)",
-                    ratios["nginx"]?.count ?? 0,
-                    round["share"] ?? .nan,
-                    round["nginx"] ?? .nan,
-                    ratios["nginx"]?.last ?? .nan,
-                    round["nginx-copying"] ?? .nan,
-                    ratios["nginx-copying"]?.last ?? .nan
+                    number + 1,
+                    shareRate,
+                    nginxRate,
+                    shareRate / nginxRate,
+                    copyingRate,
+                    shareRate / copyingRate
                 )
             )
         }
