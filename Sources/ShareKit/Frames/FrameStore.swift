@@ -68,6 +68,16 @@ package final class FrameStore: Sendable {
     /// How many captures and encodes have been made: for tests and logs.
     package var statistics: (captures: Int, encodes: Int) { state.withLock { ($0.captures, $0.encodes) } }
 
+    /// The cached frame if it is fresh (younger than the interval), as `currentFrame()` would serve it at once;
+    /// nil when serving a frame now needs a capture (or waits for the one in flight).
+    package func freshFrame() -> EncodedFrame? {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            guard let frame = state.latest, now - frame.capturedAt < interval else { return nil }
+            return frame
+        }
+    }
+
     /// The frame to serve now: cached if fresh, else from the one capture in flight.
     ///
     /// A cancelled request stops waiting at once; the capture it joined goes on for the others.

@@ -36,7 +36,9 @@ package struct ConnectionLimits: Sendable {
 
     /// The HTTP/1 server with these limits: the guard in front of NIO's decoder, whose own limits are set
     /// above ours as a second line of defence (its errors are answered with 400).
-    package func server() -> HTTPServerBuilder {
+    ///
+    /// - Parameter freshFrames: answers given on the event loop, ahead of Hummingbird (`FreshFrameHandler`).
+    package func server(freshFrames: FreshFrameAnswers? = nil) -> HTTPServerBuilder {
         let limits = self
         var decoder = HTTP1Channel.Configuration.DecoderConfiguration()
         decoder.maxHeaderFieldSize = 2 * max(maximumRequestLineBytes, maximumHeaderBytes)
@@ -44,7 +46,11 @@ package struct ConnectionLimits: Sendable {
         decoder.maxHeaderFieldCount = 2 * maximumHeaderCount
         let configuration = HTTP1Channel.Configuration(idleTimeout: idleTimeout, httpDecoderConfiguration: decoder)
         return HTTPServerBuilder { responder in
-            GuardedHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: configuration), limits: limits)
+            GuardedHTTP1Channel(
+                http1: HTTP1Channel(responder: responder, configuration: configuration),
+                limits: limits,
+                freshFrames: freshFrames
+            )
         }
     }
 
@@ -54,11 +60,13 @@ package struct ConnectionLimits: Sendable {
     }
 }
 
-/// Hummingbird's HTTP/1 channel with a `RequestGuard` in front of the request decoder.
+/// Hummingbird's HTTP/1 channel with a `RequestGuard` in front of the request decoder, and a
+/// `FreshFrameHandler` (if any) in front of Hummingbird's responder.
 struct GuardedHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let http1: HTTP1Channel
     let limits: ConnectionLimits
+    let freshFrames: FreshFrameAnswers?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
@@ -66,6 +74,11 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             let operations = channel.pipeline.syncOperations
             let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try operations.addHandler(RequestGuard(limits: limits), position: .before(decoder))
+            if let freshFrames {
+                // After the state handler, so that its idle timeout and graceful shutdown count these answers too.
+                let state = try operations.handler(type: HTTPConnectionStateHandler.self)
+                try operations.addHandler(FreshFrameHandler(answers: freshFrames), position: .after(state))
+            }
             return value
         }
     }

@@ -265,6 +265,26 @@ package struct ShareResponder: HTTPResponder {
         body: ByteBuffer,
         cacheControl: String
     ) -> Response {
+        let (status, headers, body) = validated(
+            method: request.method,
+            ifNoneMatch: request.headers[.ifNoneMatch],
+            etag: etag,
+            lastModified: lastModified,
+            body: body,
+            cacheControl: cacheControl
+        )
+        return Response(status: status, headers: headers, body: body.map { .init(byteBuffer: $0) } ?? .init())
+    }
+
+    /// The status, headers and body (nil for none) of `validated(_:etag:lastModified:body:cacheControl:)`.
+    private static func validated(
+        method: HTTPRequest.Method,
+        ifNoneMatch: String?,
+        etag: String,
+        lastModified: Date?,
+        body: ByteBuffer,
+        cacheControl: String
+    ) -> (HTTPResponse.Status, HTTPFields, ByteBuffer?) {
         var headers = HTTPFields()
         headers[.eTag] = etag
         headers[.cacheControl] = cacheControl
@@ -273,24 +293,49 @@ package struct ShareResponder: HTTPResponder {
         if let lastModified {
             headers[.lastModified] = HTTPDate.string(secondsSince1970: lastModified.timeIntervalSince1970)
         }
-        if let ifNoneMatch = request.headers[.ifNoneMatch], Self.matches(ifNoneMatch, etag: etag) {
-            return Response(status: .notModified, headers: headers)
+        if let ifNoneMatch, Self.matches(ifNoneMatch, etag: etag) {
+            return (.notModified, headers, nil)
         }
         headers[.contentLength] = String(body.readableBytes)
-        if request.method == .head {
-            return Response(status: .ok, headers: headers, body: .init())
-        }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+        return (.ok, headers, method == .head ? nil : body)
+    }
+
+    /// The answer to a request for the latest frame when it can be given at once, from the event loop: a `GET`
+    /// or `HEAD /screen.png` without a query, with a fresh frame in the store (no capture to wait for), from a
+    /// viewer the share lets in, while it lasts. Nil for every other request, which `respond(to:context:)`
+    /// answers. The answer is the one `respond(to:context:)` gives, and the viewer is noted the same way.
+    package func freshFrameAnswer(
+        to request: HTTPRequest,
+        clientAddress: String
+    ) -> (status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer?)? {
+        guard request.method == .get || request.method == .head, request.path == "/screen.png", !state.hasEnded,
+            let frame = frames.freshFrame()
+        else { return nil }
+        if let lock, !lock.hasSession(cookieHeader: request.headerFields[.cookie]) { return nil }
+        viewers?.saw(address: clientAddress, userAgent: request.headerFields[.userAgent])
+        var (status, headers, body) = Self.validated(
+            method: request.method,
+            ifNoneMatch: request.headerFields[.ifNoneMatch],
+            etag: frame.etag,
+            lastModified: frame.changedAt,
+            body: frame.png,
+            cacheControl: cachePolicy.content
+        )
+        headers[.contentType] = "image/png"
+        return (status, headers, body)
     }
 
     /// RFC 9110 If-None-Match: a list of tags, or "*"; compared weakly, as GET and HEAD allow.
     static func matches(_ header: String, etag: String) -> Bool {
-        let ours = etag.hasPrefix("W/") ? String(etag.dropFirst(2)) : etag
-        for candidate in header.split(separator: ",") {
-            var tag = candidate.trimmingCharacters(in: .whitespaces)
-            if tag == "*" { return true }
-            if tag.hasPrefix("W/") { tag.removeFirst(2) }
-            if tag == ours { return true }
+        let ours = etag.hasPrefix("W/") ? etag.utf8.dropFirst(2) : etag.utf8[...]
+        // On UTF-8 bytes, without Foundation: viewers send this header on every poll.
+        func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        for candidate in header.utf8.split(separator: UInt8(ascii: ",")) {
+            var tag = candidate.drop(while: isSpace)
+            while let last = tag.last, isSpace(last) { tag = tag.dropLast() }
+            if tag.elementsEqual("*".utf8) { return true }
+            if tag.starts(with: "W/".utf8) { tag = tag.dropFirst(2) }
+            if tag.elementsEqual(ours) { return true }
         }
         return false
     }

@@ -10,7 +10,10 @@ import UnixSignals
 public enum ShareServer {
     /// Builds the HTTP application for `frames`. Used by `run` and by the tests, so both serve the same thing.
     ///
-    /// - Parameter onRunning: called with the real port once the server is bound.
+    /// - Parameters:
+    ///   - freshFramePath: whether fresh frames are answered from the event loop (`FreshFrameHandler`); tests
+    ///     turn it off to compare.
+    ///   - onRunning: called with the real port once the server is bound.
     package static func buildApplication(
         configuration: StartConfiguration,
         frames: FrameStore,
@@ -20,6 +23,7 @@ public enum ShareServer {
         state: ShareState = ShareState(),
         viewers: ViewerLog? = nil,
         scaledFrames: ScaledFrameStore? = nil,
+        freshFramePath: FreshFramePath = FreshFramePath(),
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let page = ViewerPage(name: name, host: host, interval: configuration.interval)
@@ -33,12 +37,16 @@ public enum ShareServer {
             name: name,
             host: host
         )
+        let serverName = "share/\(ShareVersion.current)"
         return Application(
             responder: responder,
-            server: configuration.limits.server(),
+            server: configuration.limits.server(
+                freshFrames: freshFramePath.isEnabled
+                    ? FreshFrameAnswers(responder: responder, serverName: serverName, path: freshFramePath) : nil
+            ),
             configuration: .init(
                 address: .hostname(configuration.bindAddress, port: configuration.port),
-                serverName: "share/\(ShareVersion.current)",
+                serverName: serverName,
                 availableConnectionsDelegate: configuration.limits.connectionCap(logger: logger)
             ),
             onServerRunning: { channel in

@@ -140,3 +140,11 @@ func residentKiB(of pid: pid_t) -> Int? {
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
     return line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") }
 }
+
+/// Runs blocking socket work on a thread of its own, off Swift's cooperative pool: a server built in-process
+/// answers on that pool, and a test blocked reading on it could starve the very answer it waits for.
+func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}

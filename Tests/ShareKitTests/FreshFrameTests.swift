@@ -1,0 +1,228 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import ShareKit
+
+/// Fresh frames answered from the event loop (`FreshFrameHandler`), over real sockets on loopback: the answers
+/// are Hummingbird's, in the order of the requests, whole even for a client that half-closes, and connections
+/// keep their idle timeout and `Connection: close`.
+@Suite("Fresh frames answered from the event loop", .serialized)
+struct FreshFrameTests {
+    static let logger = Logger(label: "share.tests")
+
+    /// Random pixels: a PNG of about 6.3 MB, more than loopback's socket buffers (4 MiB at most) take at once.
+    final class NoiseSource: FrameSource {
+        let frame: Frame
+
+        init(width: Int = 2048, height: Int = 1024) {
+            var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+            var rgb = [UInt8](repeating: 0, count: width * height * 3)
+            rgb.withUnsafeMutableBufferPointer { bytes in
+                for index in bytes.indices {
+                    state ^= state << 13
+                    state ^= state >> 7
+                    state ^= state << 17
+                    bytes[index] = UInt8(truncatingIfNeeded: state)
+                }
+            }
+            frame = Frame(width: width, height: height, rgb: rgb)
+        }
+
+        func captureFrame() async throws -> Frame { frame }
+        var summary: String { "noise" }
+    }
+
+    /// Serves `frames` on loopback, with the event-loop path on or off. Frames stay fresh for a minute, so
+    /// every request after the first capture finds a fresh frame.
+    private func withServer(
+        frames: FrameStore,
+        path: FreshFramePath,
+        pin: String? = nil,
+        limits: ConnectionLimits = .standard,
+        _ body: @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        var configuration = StartConfiguration(port: 0, bindAddress: "127.0.0.1", interval: 60)
+        configuration.pin = pin
+        configuration.limits = limits
+        let application = ShareServer.buildApplication(
+            configuration: configuration,
+            frames: frames,
+            name: "Fresh",
+            host: "lectern",
+            logger: Self.logger,
+            freshFramePath: path
+        )
+        try await application.test(.live, body)
+    }
+
+    /// The headers a client compares: all but `Date`, which moves with the clock.
+    private func comparable(_ headers: HTTPFields) -> HTTPFields {
+        var headers = headers
+        headers[.date] = nil
+        return headers
+    }
+
+    private func merged(_ first: HTTPFields, _ second: HTTPFields) -> HTTPFields {
+        var fields = first
+        fields.append(contentsOf: second)
+        return fields
+    }
+
+    /// The `Cookie` header of a session opened with `pin`; none for an open share.
+    private func session(_ client: any TestClientProtocol, pin: String?) async throws -> HTTPFields {
+        guard let pin else { return [:] }
+        let answer = try await client.execute(uri: "/?pin=\(pin)", method: .get)
+        let setCookie = try #require(answer.headers[.setCookie], "a right PIN opens a session")
+        return [.cookie: String(setCookie.prefix { $0 != ";" })]
+    }
+
+    @Test("Answers from the event loop are the responder's: GET, HEAD, 304s and tags in lists, open or locked")
+    func sameAnswers() async throws {
+        let frames = FrameStore(source: TestCardSource(name: "Fresh", host: "lectern"), interval: .seconds(60))
+        for pin in [nil, "4711"] as [String?] {
+            let fast = FreshFramePath()
+            let slow = FreshFramePath(isEnabled: false)
+            let variants = Mutex(0)
+            try await withServer(frames: frames, path: fast, pin: pin) { fastClient in
+                try await withServer(frames: frames, path: slow, pin: pin) { slowClient in
+                    let fastSession = try await session(fastClient, pin: pin)
+                    let slowSession = try await session(slowClient, pin: pin)
+                    let first = try await slowClient.execute(uri: "/screen.png", method: .get, headers: slowSession)
+                    #expect(first.status == .ok)
+                    let etag = try #require(first.headers[.eTag])
+                    let requests: [(String, HTTPRequest.Method, HTTPFields)] = [
+                        ("GET", .get, [:]),
+                        ("HEAD", .head, [:]),
+                        ("a matching If-None-Match", .get, [.ifNoneMatch: etag]),
+                        ("a weak tag in a list", .get, [.ifNoneMatch: "\"other\",  W/\(etag) "]),
+                        ("If-None-Match: *", .get, [.ifNoneMatch: "*"]),
+                        ("another tag", .get, [.ifNoneMatch: "\"other\""]),
+                        ("Connection: keep-alive", .get, [.connection: "keep-alive"]),
+                    ]
+                    for (what, method, headers) in requests {
+                        let fromLoop = try await fastClient.execute(
+                            uri: "/screen.png",
+                            method: method,
+                            headers: merged(headers, fastSession)
+                        )
+                        let fromResponder = try await slowClient.execute(
+                            uri: "/screen.png",
+                            method: method,
+                            headers: merged(headers, slowSession)
+                        )
+                        #expect(fromLoop.status == fromResponder.status, "\(what)")
+                        #expect(comparable(fromLoop.headers) == comparable(fromResponder.headers), "\(what)")
+                        #expect(fromLoop.headers[.date] != nil, "\(what)")
+                        #expect(fromLoop.body == fromResponder.body, "\(what)")
+                    }
+                    variants.withLock { $0 = requests.count }
+                    if pin != nil {
+                        let locked = try await fastClient.execute(uri: "/screen.png", method: .get)
+                        #expect(locked.status == .unauthorized, "no session, no frame")
+                    }
+                }
+            }
+            #expect(fast.answered == variants.withLock { $0 }, "every request above was answered from the event loop")
+            #expect(slow.answered == 0)
+        }
+    }
+
+    @Test("Pipelined requests are answered in order: a fresh frame waits for an earlier answer still to come")
+    func order() async throws {
+        let frames = FrameStore(source: TestCardSource(name: "Fresh", host: "lectern"), interval: .seconds(60))
+        let path = FreshFramePath()
+        try await withServer(frames: frames, path: path) { client in
+            let port = try #require(client.port)
+            // The first request captures; the frame is fresh from then on.
+            _ = try await client.execute(uri: "/screen.png", method: .get)
+            let answer = try await offThePool {
+                try RawConnection.exchange(
+                    port: port,
+                    "GET /screen.png HTTP/1.1\r\nHost: a\r\n\r\n"
+                        + "GET /status?wait=1 HTTP/1.1\r\nHost: a\r\n\r\n"
+                        + "HEAD /screen.png HTTP/1.1\r\nHost: a\r\n\r\n"
+                        + "GET /viewer.css HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                    halfClose: false
+                )
+            }
+            #expect(statusCodes(in: answer) == [200, 200, 200, 200])
+            let types = answer.components(separatedBy: "\r\n").filter { $0.lowercased().hasPrefix("content-type:") }
+            #expect(
+                types.map { $0.dropFirst("content-type:".count).trimmingCharacters(in: .whitespaces) } == [
+                    "image/png", "application/json", "image/png", "text/css; charset=utf-8",
+                ]
+            )
+        }
+        // Only the first frame of the pipeline: the HEAD came while the status was still unanswered.
+        #expect(path.answered == 1)
+    }
+
+    @Test("A client that closes its side right after asking still gets the whole frame")
+    func halfClose() async throws {
+        let frames = FrameStore(source: NoiseSource(), interval: .seconds(60))
+        let path = FreshFramePath()
+        try await withServer(frames: frames, path: path) { client in
+            let port = try #require(client.port)
+            let first = try await client.execute(uri: "/screen.png", method: .get)
+            let png = Array(first.body.readableBytesView)
+            #expect(png.count > 6_000_000)
+            // A small receive buffer: most of the answer is still queued in share when its side closes.
+            let connection = try RawConnection(port: port, timeout: .seconds(5), receiveBuffer: 4096)
+            defer { connection.close() }
+            connection.send("GET /screen.png HTTP/1.1\r\nHost: a\r\n\r\n")
+            connection.shutdownWrite()
+            try await Task.sleep(for: .milliseconds(300))
+            let received = try await offThePool { connection.readAll() }
+            let separator = Array("\r\n\r\n".utf8)
+            let headEnd = try #require(
+                received.indices.first { received[$0...].starts(with: separator) },
+                "an answer arrived"
+            )
+            #expect(String(decoding: received[..<headEnd], as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"))
+            let body = received[(headEnd + separator.count)...]
+            let isWhole = body.count == png.count && body.elementsEqual(png)
+            #expect(isWhole, "the whole frame: \(body.count) of \(png.count) bytes")
+        }
+        #expect(path.answered == 1)
+    }
+
+    @Test("A connection served from the event loop keeps its idle timeout, and closes when asked to")
+    func connectionLifetime() async throws {
+        var limits = ConnectionLimits()
+        limits.idleTimeout = .seconds(2)
+        let frames = FrameStore(source: TestCardSource(name: "Fresh", host: "lectern"), interval: .seconds(60))
+        let path = FreshFramePath()
+        try await withServer(frames: frames, path: path, limits: limits) { client in
+            let port = try #require(client.port)
+            let first = try await client.execute(uri: "/screen.png", method: .get)
+            let etag = try #require(first.headers[.eTag])
+            // A viewer polling every 0.8 s for 3.2 s is not idle: the timeout counts these answers too.
+            let polling = try RawConnection(port: port, timeout: .seconds(5))
+            defer { polling.close() }
+            for poll in 0..<4 {
+                polling.send("GET /screen.png HTTP/1.1\r\nHost: a\r\nIf-None-Match: \(etag)\r\n\r\n")
+                let answer = try await offThePool { polling.read(until: "\r\n\r\n") }
+                #expect(answer.hasPrefix("HTTP/1.1 304"), "poll \(poll): \(answer.prefix(80))")
+                try await Task.sleep(for: .milliseconds(800))
+            }
+            // Then quiet for longer than the idle timeout: closed.
+            try await Task.sleep(for: .seconds(3))
+            #expect(polling.isClosedByServer(), "closed after 2 s without requests")
+
+            // Connection: close is honoured after the answer.
+            let closing = try RawConnection(port: port, timeout: .seconds(5))
+            defer { closing.close() }
+            closing.send("GET /screen.png HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            let answer = try await offThePool { closing.read(until: "\r\n\r\n") }
+            #expect(answer.hasPrefix("HTTP/1.1 200 OK"))
+            _ = try await offThePool { closing.readAll() }
+            #expect(closing.isClosedByServer(), "Connection: close closes after the answer")
+        }
+        #expect(path.answered == 4)
+    }
+}
