@@ -44,6 +44,7 @@ struct FreshFrameTests {
         path: FreshFramePath,
         pin: String? = nil,
         limits: ConnectionLimits = .standard,
+        state: ShareState = ShareState(),
         _ body: @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
         var configuration = StartConfiguration(port: 0, bindAddress: "127.0.0.1", interval: 60)
@@ -55,6 +56,7 @@ struct FreshFrameTests {
             name: "Fresh",
             host: "lectern",
             logger: Self.logger,
+            state: state,
             freshFramePath: path
         )
         try await application.test(.live, body)
@@ -88,8 +90,9 @@ struct FreshFrameTests {
             let fast = FreshFramePath()
             let slow = FreshFramePath(isEnabled: false)
             let variants = Mutex(0)
-            try await withServer(frames: frames, path: fast, pin: pin) { fastClient in
-                try await withServer(frames: frames, path: slow, pin: pin) { slowClient in
+            let (fastState, slowState) = (ShareState(), ShareState())
+            try await withServer(frames: frames, path: fast, pin: pin, state: fastState) { fastClient in
+                try await withServer(frames: frames, path: slow, pin: pin, state: slowState) { slowClient in
                     let fastSession = try await session(fastClient, pin: pin)
                     let slowSession = try await session(slowClient, pin: pin)
                     let first = try await slowClient.execute(uri: "/screen.png", method: .get, headers: slowSession)
@@ -99,6 +102,7 @@ struct FreshFrameTests {
                         ("GET", .get, [:]),
                         ("HEAD", .head, [:]),
                         ("a matching If-None-Match", .get, [.ifNoneMatch: etag]),
+                        ("HEAD with a matching If-None-Match", .head, [.ifNoneMatch: etag]),
                         ("a weak tag in a list", .get, [.ifNoneMatch: "\"other\",  W/\(etag) "]),
                         ("If-None-Match: *", .get, [.ifNoneMatch: "*"]),
                         ("another tag", .get, [.ifNoneMatch: "\"other\""]),
@@ -125,6 +129,15 @@ struct FreshFrameTests {
                         let locked = try await fastClient.execute(uri: "/screen.png", method: .get)
                         #expect(locked.status == .unauthorized, "no session, no frame")
                     }
+                    // Once the presenter stops, the frame is gone whatever the cache holds.
+                    _ = (fastState.end(), slowState.end())
+                    let fromLoop = try await fastClient.execute(uri: "/screen.png", method: .get, headers: fastSession)
+                    let fromResponder = try await slowClient.execute(
+                        uri: "/screen.png",
+                        method: .get,
+                        headers: slowSession
+                    )
+                    #expect(fromLoop.status == .gone && fromResponder.status == .gone)
                 }
             }
             #expect(fast.answered == variants.withLock { $0 }, "every request above was answered from the event loop")
@@ -162,9 +175,14 @@ struct FreshFrameTests {
         #expect(path.answered == 1)
     }
 
-    @Test("A client that closes its side right after asking still gets the whole frame")
-    func halfClose() async throws {
-        let frames = FrameStore(source: NoiseSource(), interval: .seconds(60))
+    @Test(
+        "A client that closes its side right after asking still gets the whole frame, fresh or newly captured",
+        arguments: [true, false]
+    )
+    func halfClose(fresh: Bool) async throws {
+        // Fresh for a minute: answered from the event loop. Stale after a millisecond: every request captures,
+        // so Hummingbird answers.
+        let frames = FrameStore(source: NoiseSource(), interval: fresh ? .seconds(60) : .milliseconds(1))
         let path = FreshFramePath()
         try await withServer(frames: frames, path: path) { client in
             let port = try #require(client.port)
@@ -187,8 +205,43 @@ struct FreshFrameTests {
             let body = received[(headEnd + separator.count)...]
             let isWhole = body.count == png.count && body.elementsEqual(png)
             #expect(isWhole, "the whole frame: \(body.count) of \(png.count) bytes")
+            #expect(connection.isClosedByServer(), "then share closes its side too")
         }
-        #expect(path.answered == 1)
+        #expect(path.answered == (fresh ? 1 : 0))
+    }
+
+    @Test("Pipelined requests from a client that reads late are all answered, in order, as Hummingbird takes over")
+    func backpressure() async throws {
+        let frames = FrameStore(source: TestCardSource(name: "Fresh", host: "lectern"), interval: .seconds(60))
+        let path = FreshFramePath()
+        try await withServer(frames: frames, path: path) { client in
+            let port = try #require(client.port)
+            let first = try await client.execute(uri: "/screen.png", method: .get)
+            let size = first.body.readableBytes
+            // More answers than loopback's socket buffers and NIO's watermark hold: the channel turns
+            // unwritable, and the rest are handed to Hummingbird, whose writer waits for the client.
+            let count = max(50, 3_000_000 / size + 1)
+            let connection = try RawConnection(port: port, timeout: .seconds(5), receiveBuffer: 4096)
+            defer { connection.close() }
+            let request = "GET /screen.png HTTP/1.1\r\nHost: a\r\n\r\n"
+            connection.send(
+                String(repeating: request, count: count - 1)
+                    + request.replacingOccurrences(
+                        of: "Host: a\r\n",
+                        with: "Host: a\r\nConnection: close\r\n"
+                    )
+            )
+            try await Task.sleep(for: .milliseconds(500))
+            let received = try await offThePool { connection.readAll() }
+            let text = String(decoding: received, as: UTF8.self)
+            #expect(statusCodes(in: text) == Array(repeating: 200, count: count))
+            #expect(received.count > count * size, "every answer whole")
+            // The last request asks to close, so it goes to Hummingbird anyway; others did once unwritable.
+            #expect(
+                path.answered > 0 && path.answered < count - 1,
+                "\(path.answered) of \(count) answered at once, the rest by Hummingbird"
+            )
+        }
     }
 
     @Test("A connection served from the event loop keeps its idle timeout, and closes when asked to")

@@ -77,7 +77,10 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             if let freshFrames {
                 // After the state handler, so that its idle timeout and graceful shutdown count these answers too.
                 let state = try operations.handler(type: HTTPConnectionStateHandler.self)
-                try operations.addHandler(FreshFrameHandler(answers: freshFrames), position: .after(state))
+                try operations.addHandler(
+                    FreshFrameHandler(answers: freshFrames, logger: logger),
+                    position: .after(state)
+                )
             }
             return value
         }

@@ -24,6 +24,7 @@ package struct ShareResponder: HTTPResponder {
     private let viewers: ViewerLog?
     private let cachePolicy: CachePolicy
     private let captureProblems = CaptureProblemLog()
+    private let frameHeaders = FrameHeaderCache()
     private let name: String
     private let host: String
 
@@ -303,26 +304,38 @@ package struct ShareResponder: HTTPResponder {
     /// The answer to a request for the latest frame when it can be given at once, from the event loop: a `GET`
     /// or `HEAD /screen.png` without a query, with a fresh frame in the store (no capture to wait for), from a
     /// viewer the share lets in, while it lasts. Nil for every other request, which `respond(to:context:)`
-    /// answers. The answer is the one `respond(to:context:)` gives, and the viewer is noted the same way.
+    /// answers. The answer is the one `respond(to:context:)` gives: its headers are made once per frame by the
+    /// same function. The viewer is noted as `respond(to:context:)` notes it, unless `notingViewer` is false (the
+    /// caller noted the same viewer a moment ago).
     package func freshFrameAnswer(
         to request: HTTPRequest,
-        clientAddress: String
+        clientAddress: String,
+        notingViewer: Bool = true
     ) -> (status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer?)? {
         guard request.method == .get || request.method == .head, request.path == "/screen.png", !state.hasEnded,
             let frame = frames.freshFrame()
         else { return nil }
         if let lock, !lock.hasSession(cookieHeader: request.headerFields[.cookie]) { return nil }
-        viewers?.saw(address: clientAddress, userAgent: request.headerFields[.userAgent])
-        var (status, headers, body) = Self.validated(
-            method: request.method,
-            ifNoneMatch: request.headerFields[.ifNoneMatch],
-            etag: frame.etag,
-            lastModified: frame.changedAt,
-            body: frame.png,
-            cacheControl: cachePolicy.content
-        )
-        headers[.contentType] = "image/png"
-        return (status, headers, body)
+        if notingViewer { viewers?.saw(address: clientAddress, userAgent: request.headerFields[.userAgent]) }
+        let headers = frameHeaders.headers(for: frame) { frame in
+            func fields(ifNoneMatch: String?) -> HTTPFields {
+                var (_, headers, _) = Self.validated(
+                    method: .get,
+                    ifNoneMatch: ifNoneMatch,
+                    etag: frame.etag,
+                    lastModified: frame.changedAt,
+                    body: frame.png,
+                    cacheControl: cachePolicy.content
+                )
+                headers[.contentType] = "image/png"
+                return headers
+            }
+            return (ok: fields(ifNoneMatch: nil), notModified: fields(ifNoneMatch: frame.etag))
+        }
+        if let ifNoneMatch = request.headerFields[.ifNoneMatch], Self.matches(ifNoneMatch, etag: frame.etag) {
+            return (.notModified, headers.notModified, nil)
+        }
+        return (.ok, headers.ok, request.method == .head ? nil : frame.png)
     }
 
     /// RFC 9110 If-None-Match: a list of tags, or "*"; compared weakly, as GET and HEAD allow.
@@ -379,6 +392,31 @@ private final class CaptureProblemLog: Sendable {
             return last != nil
         }
         if wasFailing { logger.notice("Capture works again") }
+    }
+}
+
+/// The headers of the answers for the latest frame, 200 and 304, made once per frame instead of once per request.
+private final class FrameHeaderCache: Sendable {
+    private struct Entry {
+        let etag: String
+        let changedAt: Date
+        let headers: (ok: HTTPFields, notModified: HTTPFields)
+    }
+
+    private let latest = Mutex<Entry?>(nil)
+
+    /// The headers for `frame`, made by `make` when they are not those of the last frame asked for.
+    func headers(
+        for frame: EncodedFrame,
+        make: (EncodedFrame) -> (ok: HTTPFields, notModified: HTTPFields)
+    ) -> (ok: HTTPFields, notModified: HTTPFields) {
+        // Same pixels shown again later keep their tag but not their Last-Modified: both must match.
+        if let entry = latest.withLock({ $0 }), entry.etag == frame.etag, entry.changedAt == frame.changedAt {
+            return entry.headers
+        }
+        let headers = make(frame)
+        latest.withLock { $0 = Entry(etag: frame.etag, changedAt: frame.changedAt, headers: headers) }
+        return headers
     }
 }
 
