@@ -1,3 +1,4 @@
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
@@ -101,13 +102,24 @@ private struct UncheckedBox<Value>: @unchecked Sendable {
 /// One `XSync` a second on the X thread (a few microseconds). When the server is gone it throws
 /// `ShareError.displayLost`, which shuts the whole share down gracefully: the advertisement is withdrawn and
 /// `share start` exits non-zero with that message.
+///
+/// It waits on an event loop's own timer (`EventLoop.sleep(for:)`): `Task.sleep` goes through Dispatch's timer
+/// thread and a Dispatch worker before the event loop, three threads woken a second instead of one, and those
+/// wake-ups are most of an idle share's CPU.
 struct DisplayWatchService: Service {
     let source: XScreenSource
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
-            try await source.checkConnection()
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+        do {
+            try await cancelWhenGracefulShutdown {
+                while true {
+                    try await source.checkConnection()
+                    try await eventLoop.sleep(for: .seconds(1))
+                }
+            }
+        } catch is CancellationError {
+            // The share is shutting down anyway.
         }
     }
 }
