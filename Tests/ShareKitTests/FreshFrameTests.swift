@@ -214,7 +214,10 @@ struct FreshFrameTests {
     func backpressure() async throws {
         let frames = FrameStore(source: TestCardSource(name: "Fresh", host: "lectern"), interval: .seconds(60))
         let path = FreshFramePath()
-        try await withServer(frames: frames, path: path) { client in
+        // NIO's own default, not share's 2 MiB: a few answers queued make the channel unwritable.
+        var limits = ConnectionLimits()
+        limits.queuedAnswerBytes = 64 * 1024
+        try await withServer(frames: frames, path: path, limits: limits) { client in
             let port = try #require(client.port)
             let first = try await client.execute(uri: "/screen.png", method: .get)
             let size = first.body.readableBytes
