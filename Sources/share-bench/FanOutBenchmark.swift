@@ -22,6 +22,9 @@ struct FanOutBenchmark {
         var pollingP99Nginx: Double
         var pollingRequests: Int
         var pollingErrors: Int
+        /// CPU time of the server per polling response, in microseconds (share's includes its captures).
+        var pollingCPUPerResponse: Double
+        var pollingCPUPerResponseNginx: Double
         /// Full bodies, medians over the rounds: responses a second, and the ratio of share's to each nginx's
         /// in the same round.
         var throughput: Double
@@ -150,7 +153,9 @@ struct FanOutBenchmark {
             captureBound += Int(seconds.rounded(.down)) + 1
         }
         var polling: [String: [String: Double]] = [:]
-        for (server, url) in [("share", shareURL), ("nginx", nginxURL)] {
+        var pollingCPU: [String: Double] = [:]
+        for (server, url, process) in [("share", shareURL, share.process), ("nginx", nginxURL, nginx.process)] {
+            let cpuBefore = process.treeCPUSeconds
             let figures = try await wrk(
                 [
                     "-t2", "-c\(viewers)", "-d\(loadSeconds)s", "--timeout", "5s", "-s", poll, url, "--",
@@ -160,6 +165,7 @@ struct FanOutBenchmark {
             ) { rss in peakRSS.polling = max(peakRSS.polling, rss) }
             if server == "share" { countShareRun(figures) }
             polling[server] = figures
+            pollingCPU[server] = (process.treeCPUSeconds - cpuBefore) / max(1, figures["requests"] ?? 0) * 1e6
         }
         // Full bodies: short turns, many rounds, so that drifting load from other work on the machine falls on
         // every server alike; each round gives one ratio.
@@ -217,6 +223,8 @@ struct FanOutBenchmark {
             pollingP99Nginx: nginxPolling["p99_us"].map { $0 / 1000 } ?? .nan,
             pollingRequests: Int(sharePolling["requests"] ?? 0),
             pollingErrors: Int(sharePolling["errors"] ?? 0),
+            pollingCPUPerResponse: pollingCPU["share"] ?? .nan,
+            pollingCPUPerResponseNginx: pollingCPU["nginx"] ?? .nan,
             throughput: median(rates["share"] ?? []),
             throughputNginx: median(rates["nginx"] ?? []),
             throughputNginxCopying: median(rates["nginx-copying"] ?? []),

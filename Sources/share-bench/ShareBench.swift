@@ -304,6 +304,14 @@ struct Table {
             result.pollingP99Nginx,
             goal: "≤ 20 ms"
         )
+        row(
+            "CPU time of the server per polling response (its threads, its captures included; nginx: its workers)",
+            String(format: "%.0f µs", result.pollingCPUPerResponse),
+            "nginx, static file",
+            String(format: "%.0f µs", result.pollingCPUPerResponseNginx),
+            ratio(result.pollingCPUPerResponse, result.pollingCPUPerResponseNginx),
+            ""
+        )
         for (peer, figure, ratio, goal) in [
             ("nginx, same bytes as a static file", result.throughputNginx, result.throughputRatio, "≥ 0.7×"),
             ("nginx, same file, `sendfile off`", result.throughputNginxCopying, result.throughputRatioCopying, ""),
