@@ -37,6 +37,29 @@ struct FreshFrameTests {
         var summary: String { "noise" }
     }
 
+    /// Picture A, then B, then A again, one per capture.
+    final class AlternatingSource: FrameSource {
+        private let pictures: [Frame]
+        private let captures = Mutex(0)
+
+        init() {
+            pictures = [UInt8(40), UInt8(200)].map { shade in
+                Frame(width: 64, height: 48, rgb: [UInt8](repeating: shade, count: 64 * 48 * 3))
+            }
+        }
+
+        func captureFrame() async throws -> Frame {
+            pictures[
+                captures.withLock { count in
+                    defer { count += 1 }
+                    return count % 2
+                }
+            ]
+        }
+
+        var summary: String { "A, B, A" }
+    }
+
     /// Serves `frames` on loopback, with the event-loop path on or off. Frames stay fresh for a minute, so
     /// every request after the first capture finds a fresh frame.
     private func withServer(
@@ -60,6 +83,41 @@ struct FreshFrameTests {
             freshFramePath: path
         )
         try await application.test(.live, body)
+    }
+
+    /// The answers one after another in `bytes` (each with a Content-Length): their status codes and bodies,
+    /// found without decoding megabytes of PNG as text.
+    static func answers(in bytes: [UInt8]) -> [(status: Int, body: ArraySlice<UInt8>)] {
+        let separator = Array("\r\n\r\n".utf8)
+        var answers: [(status: Int, body: ArraySlice<UInt8>)] = []
+        var start = bytes.startIndex
+        while start < bytes.endIndex,
+            let headEnd = bytes[start...].indices.first(where: { bytes[$0...].starts(with: separator) })
+        {
+            let head = String(decoding: bytes[start..<headEnd], as: UTF8.self)
+            let lines = head.components(separatedBy: "\r\n")
+            let status = Int(lines.first?.dropFirst("HTTP/1.1 ".count).prefix(3) ?? "") ?? 0
+            let length =
+                lines.first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+            let bodyStart = headEnd + separator.count
+            let bodyEnd = min(bytes.endIndex, bodyStart + length)
+            answers.append((status, bytes[bodyStart..<bodyEnd]))
+            start = bodyEnd
+        }
+        return answers
+    }
+
+    /// Whether `bytes` are the readable bytes of `buffer` (compared with memcmp: a debug build's loops are slow on
+    /// megabytes).
+    static func same(_ bytes: ArraySlice<UInt8>, _ buffer: ByteBuffer) -> Bool {
+        bytes.withUnsafeBytes { left in
+            buffer.withUnsafeReadableBytes { right in
+                guard left.count == right.count else { return false }
+                guard let leftStart = left.baseAddress, let rightStart = right.baseAddress else { return true }
+                return memcmp(leftStart, rightStart, left.count) == 0
+            }
+        }
     }
 
     /// The headers a client compares: all but `Date`, which moves with the clock.
@@ -145,6 +203,33 @@ struct FreshFrameTests {
         }
     }
 
+    @Test("A picture shown again gets its old tag and a new Last-Modified, from both paths alike")
+    func pictureShownAgain() async throws {
+        // Fresh for 1.1 s: each round's first request captures the next picture, the second finds it fresh.
+        let frames = FrameStore(source: AlternatingSource(), interval: .milliseconds(1100))
+        let fast = FreshFramePath()
+        let slow = FreshFramePath(isEnabled: false)
+        let seen = Mutex<[(etag: String?, lastModified: String?)]>([])
+        try await withServer(frames: frames, path: fast) { fastClient in
+            try await withServer(frames: frames, path: slow) { slowClient in
+                for round in 0..<3 {
+                    let fromResponder = try await slowClient.execute(uri: "/screen.png", method: .get)
+                    let fromLoop = try await fastClient.execute(uri: "/screen.png", method: .get)
+                    #expect(comparable(fromLoop.headers) == comparable(fromResponder.headers), "round \(round)")
+                    #expect(fromLoop.body == fromResponder.body, "round \(round)")
+                    seen.withLock { $0.append((fromLoop.headers[.eTag], fromLoop.headers[.lastModified])) }
+                    // Past the interval, and past the second Last-Modified counts in.
+                    try await Task.sleep(for: .milliseconds(1200))
+                }
+            }
+        }
+        let rounds = seen.withLock { $0 }
+        try #require(rounds.count == 3)
+        #expect(rounds[0].etag == rounds[2].etag && rounds[0].etag != rounds[1].etag, "A's tag, B's, A's again")
+        #expect(rounds[0].lastModified != rounds[2].lastModified, "A shown again is a change")
+        #expect(fast.answered == 3)
+    }
+
     @Test("Pipelined requests are answered in order: a fresh frame waits for an earlier answer still to come")
     func order() async throws {
         let frames = FrameStore(source: TestCardSource(name: "Fresh", host: "lectern"), interval: .seconds(60))
@@ -175,24 +260,37 @@ struct FreshFrameTests {
         #expect(path.answered == 1)
     }
 
+    /// How the frame a half-closing client asks for is answered.
+    enum HalfCloseCase: String, CaseIterable, CustomTestStringConvertible {
+        /// Fresh: from the event loop.
+        case fresh
+        /// Stale after a millisecond: every request captures, so Hummingbird answers.
+        case captured
+        /// Fresh, but with `Connection: close`: Hummingbird answers, then closes its side.
+        case closing
+
+        var testDescription: String { rawValue }
+    }
+
     @Test(
-        "A client that closes its side right after asking still gets the whole frame, fresh or newly captured",
-        arguments: [true, false]
+        "A client that closes its side right after asking still gets the whole frame: fresh, captured or closing",
+        arguments: HalfCloseCase.allCases
     )
-    func halfClose(fresh: Bool) async throws {
-        // Fresh for a minute: answered from the event loop. Stale after a millisecond: every request captures,
-        // so Hummingbird answers.
-        let frames = FrameStore(source: NoiseSource(), interval: fresh ? .seconds(60) : .milliseconds(1))
+    func halfClose(_ answering: HalfCloseCase) async throws {
+        let frames = FrameStore(
+            source: NoiseSource(),
+            interval: answering == .captured ? .milliseconds(1) : .seconds(60)
+        )
         let path = FreshFramePath()
         try await withServer(frames: frames, path: path) { client in
             let port = try #require(client.port)
             let first = try await client.execute(uri: "/screen.png", method: .get)
-            let png = Array(first.body.readableBytesView)
-            #expect(png.count > 6_000_000)
+            #expect(first.body.readableBytes > 6_000_000)
             // A small receive buffer: most of the answer is still queued in share when its side closes.
             let connection = try RawConnection(port: port, timeout: .seconds(5), receiveBuffer: 4096)
             defer { connection.close() }
-            connection.send("GET /screen.png HTTP/1.1\r\nHost: a\r\n\r\n")
+            let closing = answering == .closing ? "Connection: close\r\n" : ""
+            connection.send("GET /screen.png HTTP/1.1\r\nHost: a\r\n\(closing)\r\n")
             connection.shutdownWrite()
             try await Task.sleep(for: .milliseconds(300))
             let received = try await offThePool { connection.readAll() }
@@ -203,27 +301,25 @@ struct FreshFrameTests {
             )
             #expect(String(decoding: received[..<headEnd], as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"))
             let body = received[(headEnd + separator.count)...]
-            let isWhole = body.count == png.count && body.elementsEqual(png)
-            #expect(isWhole, "the whole frame: \(body.count) of \(png.count) bytes")
+            let isWhole = Self.same(body, first.body)
+            #expect(isWhole, "the whole frame: \(body.count) of \(first.body.readableBytes) bytes")
             #expect(connection.isClosedByServer(), "then share closes its side too")
         }
-        #expect(path.answered == (fresh ? 1 : 0))
+        #expect(path.answered == (answering == .fresh ? 1 : 0))
     }
 
     @Test("Pipelined requests from a client that reads late are all answered, in order, as Hummingbird takes over")
     func backpressure() async throws {
-        let frames = FrameStore(source: TestCardSource(name: "Fresh", host: "lectern"), interval: .seconds(60))
+        // Frames of random pixels (about 2.4 MB each): a few answers fill every buffer on the way.
+        let frames = FrameStore(source: NoiseSource(width: 1024, height: 768), interval: .seconds(60))
         let path = FreshFramePath()
-        // NIO's own default, not share's 2 MiB: a few answers queued make the channel unwritable.
-        var limits = ConnectionLimits()
-        limits.queuedAnswerBytes = 64 * 1024
-        try await withServer(frames: frames, path: path, limits: limits) { client in
+        try await withServer(frames: frames, path: path) { client in
             let port = try #require(client.port)
             let first = try await client.execute(uri: "/screen.png", method: .get)
             let size = first.body.readableBytes
-            // More answers than loopback's socket buffers and NIO's watermark hold: the channel turns
-            // unwritable, and the rest are handed to Hummingbird, whose writer waits for the client.
-            let count = max(50, 3_000_000 / size + 1)
+            // More answers than loopback's socket buffers (4 MiB at most on each side) and NIO's watermark hold:
+            // the channel turns unwritable, and the rest are handed to Hummingbird, whose writer waits.
+            let count = max(4, 10_000_000 / size + 1)
             let connection = try RawConnection(port: port, timeout: .seconds(5), receiveBuffer: 4096)
             defer { connection.close() }
             let request = "GET /screen.png HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -235,10 +331,12 @@ struct FreshFrameTests {
                     )
             )
             try await Task.sleep(for: .milliseconds(500))
+            connection.setReceiveBuffer(1024 * 1024)
             let received = try await offThePool { connection.readAll() }
-            let text = String(decoding: received, as: UTF8.self)
-            #expect(statusCodes(in: text) == Array(repeating: 200, count: count))
-            #expect(received.count > count * size, "every answer whole")
+            let answers = Self.answers(in: received)
+            #expect(answers.map(\.status) == Array(repeating: 200, count: count))
+            let bodies = answers.map(\.body)
+            #expect(bodies.allSatisfy { Self.same($0, first.body) }, "every answer whole")
             // The last request asks to close, so it goes to Hummingbird anyway; others did once unwritable.
             #expect(
                 path.answered > 0 && path.answered < count - 1,

@@ -26,11 +26,6 @@ package struct ConnectionLimits: Sendable {
     /// A client that takes none of its answers for this long (the connection's send buffer stays full) is
     /// disconnected, so a reader that never reads cannot hold a connection forever.
     package var sendStallTimeout: TimeAmount = .seconds(30)
-    /// Answer bytes NIO queues for one connection before it counts as unwritable (its high watermark; writable
-    /// again below half). Above a whole 1080p frame (about 0.8 MB): with NIO's 64 KiB, every full answer turned
-    /// the channel unwritable and writable again, two events through the pipeline per answer (7 % of the server
-    /// CPU per full-body answer). Queued answers share the frame's bytes, so this costs no copies.
-    package var queuedAnswerBytes = 2 * 1024 * 1024
     /// Connections open at once; beyond it new ones wait in the listen queue until one closes.
     package var maximumConnections = 512
 
@@ -77,10 +72,6 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
             // Between the response encoder and the request decoder: raw bytes come in, response parts go out.
             let operations = channel.pipeline.syncOperations
-            try channel.syncOptions?.setOption(
-                ChannelOptions.writeBufferWaterMark,
-                value: .init(low: limits.queuedAnswerBytes / 2, high: limits.queuedAnswerBytes)
-            )
             let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try operations.addHandler(RequestGuard(limits: limits), position: .before(decoder))
             if let freshFrames {

@@ -68,8 +68,9 @@ package struct FreshFrameAnswers: Sendable {
 /// every request after it; so is one with `Expect` (Hummingbird answers its head at once). While the channel is
 /// unwritable (a client that does not read its answers) requests are handed on, so Hummingbird's writer applies
 /// its backpressure and reading stops. When the client closes its side after its requests, Hummingbird hears
-/// of it only once every answer due is written, since it closes the whole connection when it hears. Runs on
-/// the channel's event loop only.
+/// of it only once every answer due is written, since it closes the whole connection when it hears; and
+/// Hummingbird's own close of its side (after `Connection: close`) waits for the answers too. Runs on the
+/// channel's event loop only.
 final class FreshFrameHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -151,7 +152,8 @@ final class FreshFrameHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(data, promise: promise)
             return
         }
-        handedOn -= 1
+        // Never below zero: Hummingbird answers a request it could not parse (400) without one handed on.
+        handedOn = max(0, handedOn - 1)
         let written = context.eventLoop.makePromise(of: Void.self)
         if let promise { written.futureResult.cascade(to: promise) }
         context.write(data, promise: written)
@@ -169,6 +171,16 @@ final class FreshFrameHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // is not waited for (its answer may need the rest).
         inputClosedHeld = true
         if handedOn == 0 || readingHandedOn { releaseInputClosed(context: context) }
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        // Hummingbird closes its side after a `Connection: close` answer. When the client has closed its side
+        // already, NIO turns that into a full close and drops what is still queued: close once it is written.
+        guard mode == .output, let lastAnswer else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        lastAnswer.assumeIsolated().whenComplete { _ in context.close(mode: mode, promise: promise) }
     }
 
     private func releaseInputClosed(context: ChannelHandlerContext) {

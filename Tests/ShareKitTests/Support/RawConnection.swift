@@ -71,6 +71,12 @@ final class RawConnection: @unchecked Sendable {
     @discardableResult
     func send(_ text: String) -> Bool { send(Array(text.utf8)) }
 
+    /// Lets the kernel buffer up to `bytes` of what the server sends (a client that starts reading in earnest).
+    func setReceiveBuffer(_ bytes: Int32) {
+        var size = bytes
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     /// Tells the server nothing more is coming.
     func shutdownWrite() {
         shutdown(fd, Int32(SHUT_WR))
