@@ -104,8 +104,8 @@ private struct UncheckedBox<Value>: @unchecked Sendable {
 /// `share start` exits non-zero with that message.
 ///
 /// It waits on an event loop's own timer (`EventLoop.sleep(for:)`): `Task.sleep` goes through Dispatch's timer
-/// thread and a Dispatch worker before the event loop, three threads woken a second instead of one, and those
-/// wake-ups are most of an idle share's CPU.
+/// thread and a Dispatch worker before the event loop, three threads woken per tick instead of one, and such
+/// wake-ups are a large part of an idle share's CPU (Docs/Benchmarks.md).
 struct DisplayWatchService: Service {
     let source: XScreenSource
 
