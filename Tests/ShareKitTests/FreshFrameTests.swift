@@ -1,7 +1,6 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
-import Logging
 import NIOCore
 import Synchronization
 import Testing
@@ -13,8 +12,6 @@ import Testing
 /// keep their idle timeout and `Connection: close`.
 @Suite("Fresh frames answered from the event loop", .serialized)
 struct FreshFrameTests {
-    static let logger = Logger(label: "share.tests")
-
     /// Random pixels: a PNG of about 6.3 MB, more than loopback's socket buffers (4 MiB at most) take at once.
     final class NoiseSource: FrameSource {
         let frame: Frame
@@ -58,31 +55,6 @@ struct FreshFrameTests {
         }
 
         var summary: String { "A, B, A" }
-    }
-
-    /// Serves `frames` on loopback, with the event-loop path on or off. Frames stay fresh for a minute, so
-    /// every request after the first capture finds a fresh frame.
-    private func withServer(
-        frames: FrameStore,
-        path: FreshFramePath,
-        pin: String? = nil,
-        limits: ConnectionLimits = .standard,
-        state: ShareState = ShareState(),
-        _ body: @Sendable (any TestClientProtocol) async throws -> Void
-    ) async throws {
-        var configuration = StartConfiguration(port: 0, bindAddress: "127.0.0.1", interval: 60)
-        configuration.pin = pin
-        configuration.limits = limits
-        let application = ShareServer.buildApplication(
-            configuration: configuration,
-            frames: frames,
-            name: "Fresh",
-            host: "lectern",
-            logger: Self.logger,
-            state: state,
-            freshFramePath: path
-        )
-        try await application.test(.live, body)
     }
 
     /// The answers one after another in `bytes` (each with a Content-Length): their status codes and bodies,
@@ -149,8 +121,9 @@ struct FreshFrameTests {
             let slow = FreshFramePath(isEnabled: false)
             let variants = Mutex(0)
             let (fastState, slowState) = (ShareState(), ShareState())
-            try await withServer(frames: frames, path: fast, pin: pin, state: fastState) { fastClient in
-                try await withServer(frames: frames, path: slow, pin: pin, state: slowState) { slowClient in
+            try await withServedShare(frames: frames, pin: pin, state: fastState, freshFramePath: fast) { fastClient in
+                try await withServedShare(frames: frames, pin: pin, state: slowState, freshFramePath: slow) {
+                    slowClient in
                     let fastSession = try await session(fastClient, pin: pin)
                     let slowSession = try await session(slowClient, pin: pin)
                     let first = try await slowClient.execute(uri: "/screen.png", method: .get, headers: slowSession)
@@ -210,8 +183,8 @@ struct FreshFrameTests {
         let fast = FreshFramePath()
         let slow = FreshFramePath(isEnabled: false)
         let seen = Mutex<[(etag: String?, lastModified: String?)]>([])
-        try await withServer(frames: frames, path: fast) { fastClient in
-            try await withServer(frames: frames, path: slow) { slowClient in
+        try await withServedShare(frames: frames, freshFramePath: fast) { fastClient in
+            try await withServedShare(frames: frames, freshFramePath: slow) { slowClient in
                 for round in 0..<3 {
                     let fromResponder = try await slowClient.execute(uri: "/screen.png", method: .get)
                     let fromLoop = try await fastClient.execute(uri: "/screen.png", method: .get)
@@ -234,7 +207,7 @@ struct FreshFrameTests {
     func order() async throws {
         let frames = FrameStore(source: TestCardSource(name: "Fresh", host: "lectern"), interval: .seconds(60))
         let path = FreshFramePath()
-        try await withServer(frames: frames, path: path) { client in
+        try await withServedShare(frames: frames, freshFramePath: path) { client in
             let port = try #require(client.port)
             // The first request captures; the frame is fresh from then on.
             _ = try await client.execute(uri: "/screen.png", method: .get)
@@ -282,7 +255,7 @@ struct FreshFrameTests {
             interval: answering == .captured ? .milliseconds(1) : .seconds(60)
         )
         let path = FreshFramePath()
-        try await withServer(frames: frames, path: path) { client in
+        try await withServedShare(frames: frames, freshFramePath: path) { client in
             let port = try #require(client.port)
             let first = try await client.execute(uri: "/screen.png", method: .get)
             #expect(first.body.readableBytes > 6_000_000)
@@ -313,7 +286,7 @@ struct FreshFrameTests {
         // Frames of random pixels (about 2.4 MB each): a few answers fill every buffer on the way.
         let frames = FrameStore(source: NoiseSource(width: 1024, height: 768), interval: .seconds(60))
         let path = FreshFramePath()
-        try await withServer(frames: frames, path: path) { client in
+        try await withServedShare(frames: frames, freshFramePath: path) { client in
             let port = try #require(client.port)
             let first = try await client.execute(uri: "/screen.png", method: .get)
             let size = first.body.readableBytes
@@ -351,7 +324,7 @@ struct FreshFrameTests {
         limits.idleTimeout = .seconds(2)
         let frames = FrameStore(source: TestCardSource(name: "Fresh", host: "lectern"), interval: .seconds(60))
         let path = FreshFramePath()
-        try await withServer(frames: frames, path: path, limits: limits) { client in
+        try await withServedShare(frames: frames, limits: limits, freshFramePath: path) { client in
             let port = try #require(client.port)
             let first = try await client.execute(uri: "/screen.png", method: .get)
             let etag = try #require(first.headers[.eTag])

@@ -72,10 +72,13 @@ package final class FrameStore: Sendable {
     /// nil when serving a frame now needs a capture (or waits for the one in flight).
     package func freshFrame() -> EncodedFrame? {
         let now = ContinuousClock.now
-        return state.withLock { state in
-            guard let frame = state.latest, now - frame.capturedAt < interval else { return nil }
-            return frame
-        }
+        return state.withLock { fresh($0.latest, at: now) }
+    }
+
+    /// `frame` if it is younger than the interval at `now`.
+    private func fresh(_ frame: EncodedFrame?, at now: ContinuousClock.Instant) -> EncodedFrame? {
+        guard let frame, now - frame.capturedAt < interval else { return nil }
+        return frame
     }
 
     /// The frame to serve now: cached if fresh, else from the one capture in flight.
@@ -91,7 +94,7 @@ package final class FrameStore: Sendable {
         let now = ContinuousClock.now
         // Decide under the lock; resume or start the capture after releasing it.
         let next: Next = state.withLock { state in
-            if let frame = state.latest, now - frame.capturedAt < interval { return .serve(frame) }
+            if let frame = fresh(state.latest, at: now) { return .serve(frame) }
             if let failure = state.failure, now - failure.at < interval { return .fail(failure.error) }
             state.nextRequest += 1
             if state.waiters != nil { return .wait(request: state.nextRequest) }

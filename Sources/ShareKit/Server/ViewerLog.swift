@@ -1,5 +1,7 @@
 import Foundation
 package import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -66,6 +68,8 @@ struct ViewerCountService: Service {
     let output: @Sendable (String) -> Void
 
     func run() async throws {
+        // An event loop's timer, as `DisplayWatchService` waits: `Task.sleep` wakes two Dispatch threads too.
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
         try? await cancelWhenGracefulShutdown {
             var last = -1
             while !Task.isCancelled {
@@ -74,7 +78,7 @@ struct ViewerCountService: Service {
                     output("Viewers: \(count)")
                     last = count
                 }
-                try await Task.sleep(for: .seconds(1))
+                try await eventLoop.sleep(for: .seconds(1))
             }
         }
     }
