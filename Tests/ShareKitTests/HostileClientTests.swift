@@ -274,8 +274,12 @@ struct HostileClientTests {
             let answers = statusCodes(in: String(decoding: reader.readAll(), as: UTF8.self))
             #expect(answers.count < asked, "the server gave up after \(answers.count) of \(asked) answers")
             #expect(!answers.isEmpty && answers.allSatisfy { $0 == 200 })
-            // The share still serves everyone else.
-            #expect(try await client.execute(uri: "/status", method: .get).status == .ok)
+            // The share still serves everyone else (on a new connection: the client's own, opened with the
+            // server and unused this long, may have met the 10 s wait for a first request).
+            let other = try await offThePool {
+                try RawConnection.exchange(port: port, "GET /status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            }
+            #expect(statusCodes(in: other) == [200])
         }
     }
 
