@@ -57,11 +57,13 @@ struct FreshFrameTests {
         var summary: String { "A, B, A" }
     }
 
-    /// The answers one after another in `bytes` (each with a Content-Length): their status codes and bodies,
-    /// found without decoding megabytes of PNG as text.
-    static func answers(in bytes: [UInt8]) -> [(status: Int, body: ArraySlice<UInt8>)] {
+    /// The answers one after another in `bytes` (each with a Content-Length): their status codes, content types
+    /// and bodies (whole, or as much as arrived), found without decoding megabytes of PNG as text.
+    static func answers(
+        in bytes: [UInt8]
+    ) -> [(status: Int, contentType: String, body: ArraySlice<UInt8>, isWhole: Bool)] {
         let separator = Array("\r\n\r\n".utf8)
-        var answers: [(status: Int, body: ArraySlice<UInt8>)] = []
+        var answers: [(status: Int, contentType: String, body: ArraySlice<UInt8>, isWhole: Bool)] = []
         var start = bytes.startIndex
         while start < bytes.endIndex,
             let headEnd = bytes[start...].indices.first(where: { bytes[$0...].starts(with: separator) })
@@ -72,9 +74,12 @@ struct FreshFrameTests {
             let length =
                 lines.first { $0.lowercased().hasPrefix("content-length:") }
                 .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+            let contentType =
+                lines.first { $0.lowercased().hasPrefix("content-type:") }
+                .map { $0.dropFirst("content-type:".count).trimmingCharacters(in: .whitespaces) } ?? ""
             let bodyStart = headEnd + separator.count
             let bodyEnd = min(bytes.endIndex, bodyStart + length)
-            answers.append((status, bytes[bodyStart..<bodyEnd]))
+            answers.append((status, contentType, bytes[bodyStart..<bodyEnd], bodyEnd - bodyStart == length))
             start = bodyEnd
         }
         return answers
@@ -318,6 +323,188 @@ struct FreshFrameTests {
         }
     }
 
+    /// A request as the handler reads it from its bytes, and what must happen to it.
+    struct ReadCase: CustomTestStringConvertible, Sendable {
+        let name: String
+        /// Sent in pieces, a few milliseconds apart so that the server reads them separately, each once as many
+        /// answers as it says have arrived (so a request waits, or not, for the answers before it).
+        let pieces: [(text: String, answersBefore: Int)]
+        /// The content types of the answers, in order (the same with the handler and without).
+        let answers: [String]
+        /// How many of them the handler answers itself.
+        let answeredAtOnce: Int
+
+        var testDescription: String { name }
+
+        static let all: [ReadCase] = [
+            ReadCase(
+                name: "a request arriving a few bytes at a time",
+                pieces: Array("GET /screen.png HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n").chunks(of: 3).map {
+                    (String($0), 0)
+                },
+                answers: ["image/png"],
+                answeredAtOnce: 1
+            ),
+            ReadCase(
+                name: "empty lines before, headers in any case, Connection: Keep-Alive",
+                pieces: [
+                    (
+                        "\r\n\nGET /screen.png HTTP/1.1\r\nHOST: a\r\ncontent-LENGTH: 0\r\nConnection: Keep-Alive\r\n\r\n",
+                        0
+                    )
+                ],
+                answers: ["image/png"],
+                answeredAtOnce: 1
+            ),
+            ReadCase(
+                // NIO's decoder refuses these (400): so must the handler, by handing them on.
+                name: "a line ending in LF alone",
+                pieces: [("GET /screen.png HTTP/1.1\r\nHost: a\n\r\n", 0)],
+                answers: [""],
+                answeredAtOnce: 0
+            ),
+            ReadCase(
+                // The body spells a request: read as one, it would get an answer of its own.
+                name: "a body that looks like a request, then the frame",
+                pieces: [
+                    (
+                        "GET /viewer.css HTTP/1.1\r\nHost: a\r\nContent-Length: 28\r\n\r\n"
+                            + "GET /screen.png HTTP/1.1\r\n\r\n", 0
+                    ),
+                    ("GET /screen.png HTTP/1.1\r\nHost: a\r\n\r\n", 1),
+                ],
+                answers: ["text/css; charset=utf-8", "image/png"],
+                answeredAtOnce: 1
+            ),
+            ReadCase(
+                name: "a chunked body, then the frame (handed on from there)",
+                pieces: [
+                    (
+                        "GET /viewer.css HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            + "1c\r\nGET /screen.png HTTP/1.1\r\n\r\n\r\n0\r\n\r\n", 0
+                    ),
+                    ("GET /screen.png HTTP/1.1\r\nHost: a\r\n\r\n", 1),
+                ],
+                answers: ["text/css; charset=utf-8", "image/png"],
+                answeredAtOnce: 0
+            ),
+            ReadCase(
+                name: "a query, HTTP/1.0: Hummingbird's",
+                pieces: [
+                    ("GET /screen.png?width=32 HTTP/1.1\r\nHost: a\r\n\r\n", 0),
+                    ("GET /screen.png HTTP/1.0\r\nHost: a\r\n\r\n", 1),
+                ],
+                answers: ["image/png", "image/png"],
+                answeredAtOnce: 0
+            ),
+        ]
+    }
+
+    @Test(
+        "Requests read from their bytes: split anywhere, bare LF, bodies framed, unknown framing handed on",
+        arguments: ReadCase.all
+    )
+    func readingRequests(_ readCase: ReadCase) async throws {
+        let frames = FrameStore(source: TestCardSource(name: "Fresh", host: "lectern"), interval: .seconds(60))
+        let answers = Mutex<[Bool: [(status: Int, type: String)]]>([:])
+        for isEnabled in [true, false] {
+            let path = FreshFramePath(isEnabled: isEnabled)
+            try await withServedShare(frames: frames, freshFramePath: path) { client in
+                let port = try #require(client.port)
+                _ = try await client.execute(uri: "/screen.png", method: .get)
+                let before = path.answered
+                let received = try await offThePool {
+                    let connection = try RawConnection(port: port, timeout: .seconds(3))
+                    defer { connection.close() }
+                    var received: [UInt8] = []
+                    for piece in readCase.pieces {
+                        if piece.answersBefore > 0 {
+                            connection.read(into: &received) { received in
+                                let answers = Self.answers(in: received)
+                                return answers.count >= piece.answersBefore && answers.allSatisfy(\.isWhole)
+                            }
+                            // Hummingbird may flush an answer's bytes a moment before its end passes the handler.
+                            usleep(20_000)
+                        }
+                        connection.send(piece.text)
+                        usleep(5_000)
+                    }
+                    connection.shutdownWrite()
+                    connection.read(into: &received) { _ in false }
+                    return received
+                }
+                let found = Self.answers(in: received).map { answer in (answer.status, answer.contentType) }
+                answers.withLock { $0[isEnabled] = found }
+                #expect(path.answered - before == (isEnabled ? readCase.answeredAtOnce : 0))
+            }
+        }
+        let fast = try #require(answers.withLock { $0[true] })
+        let slow = try #require(answers.withLock { $0[false] })
+        #expect(fast.map(\.type) == readCase.answers, "with the handler")
+        #expect(fast.map(\.status) == slow.map(\.status) && fast.map(\.type) == slow.map(\.type), "as without it")
+    }
+
+    @Test("Malformed and mutated requests for the frame get the same answers with the handler as without it")
+    func sameAnswersToMalformedRequests() async throws {
+        let frames = FrameStore(source: TestCardSource(name: "Fresh", host: "lectern"), interval: .seconds(60))
+        // The bad-input corpus aimed at the frame, and requests for it with bytes deleted, inserted or replaced.
+        var corpus = HostileClientTests.corpus().map { request in
+            Array(
+                String(decoding: request, as: UTF8.self).replacingOccurrences(of: "GET / ", with: "GET /screen.png ")
+                    .utf8
+            )
+        }
+        let bases = [
+            "GET /screen.png HTTP/1.1\r\nHost: a\r\nUser-Agent: x y\r\nIf-None-Match: \"a\", *\r\n\r\n",
+            "GET /screen.png HTTP/1.1\r\nHost: a\r\nUser-Agent: x y\r\nIf-None-Match: \"a\", W/\"b\"\r\n\r\n",
+            "HEAD /screen.png HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n",
+        ].map { Array($0.utf8) }
+        let insertions = Array(" \t\r\n:\u{0}a/".utf8) + [0x7F, 0x80, 0xFF]
+        var state: UInt32 = 11
+        func next(_ bound: Int) -> Int {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return Int(state >> 8) % bound
+        }
+        for base in bases {
+            for _ in 0..<80 {
+                var request = base
+                for _ in 0..<(1 + next(2)) {
+                    let at = next(request.count)
+                    switch next(3) {
+                    case 0: request.remove(at: at)
+                    case 1: request.insert(insertions[next(insertions.count)], at: at)
+                    default: request[at] = insertions[next(insertions.count)]
+                    }
+                }
+                corpus.append(request)
+            }
+        }
+        let requests = corpus
+        let answers = Mutex<[Bool: [[Int]]]>([:])
+        for isEnabled in [true, false] {
+            try await withServedShare(frames: frames, freshFramePath: FreshFramePath(isEnabled: isEnabled)) { client in
+                let port = try #require(client.port)
+                _ = try await client.execute(uri: "/screen.png", method: .get)
+                let statuses = try await offThePool {
+                    try requests.map { request in
+                        let connection = try RawConnection(port: port, timeout: .seconds(3))
+                        defer { connection.close() }
+                        connection.send(request)
+                        connection.shutdownWrite()
+                        return Self.answers(in: connection.readAll()).map(\.status)
+                    }
+                }
+                answers.withLock { $0[isEnabled] = statuses }
+            }
+        }
+        let (fast, slow) = try answers.withLock { (try #require($0[true]), try #require($0[false])) }
+        let differing = corpus.indices.filter { fast[$0] != slow[$0] }.map { index in
+            "\(String(decoding: corpus[index].prefix(120), as: UTF8.self).debugDescription): \(fast[index]) against \(slow[index])"
+        }
+        #expect(differing.isEmpty, "\(differing.count) of \(corpus.count) differ, the first: \(differing.prefix(5))")
+        #expect(fast.contains([200]) && fast.contains([304]), "some mutants still ask for the frame")
+    }
+
     @Test("A connection served from the event loop keeps its idle timeout, and closes when asked to")
     func connectionLifetime() async throws {
         var limits = ConnectionLimits()
@@ -351,5 +538,12 @@ struct FreshFrameTests {
             #expect(closing.isClosedByServer(), "Connection: close closes after the answer")
         }
         #expect(path.answered == 4)
+    }
+}
+
+extension Array {
+    /// The elements in consecutive pieces of `size` (the last may be shorter).
+    fileprivate func chunks(of size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }

@@ -6,8 +6,8 @@ import NIOHTTP1
 
 /// What every client must keep to, whatever it sends: sizes, times and how many connections at once.
 ///
-/// `RequestGuard` enforces the sizes and the request timeout on each connection, Hummingbird's idle timeout
-/// closes quiet keep-alive connections, and `MaximumAvailableConnections` stops accepting at the cap, so memory
+/// `RequestGuard` enforces the sizes, the request timeout and the idle timeout on each connection (it sees every
+/// request, including those `FreshFrameHandler` answers before Hummingbird hears of them), and `MaximumAvailableConnections` stops accepting at the cap, so memory
 /// stays bounded however many clients misbehave. The values are documented in Docs/Security.md.
 package struct ConnectionLimits: Sendable {
     /// The request line (method, address, version): longer gets 414 URI Too Long.
@@ -21,7 +21,7 @@ package struct ConnectionLimits: Sendable {
     /// A request must arrive whole within this time from its first byte (or from the connection's opening):
     /// otherwise 408 and the connection is closed. This is what stops slowloris-style clients.
     package var requestTimeout: TimeAmount = .seconds(10)
-    /// A keep-alive connection with no request in progress is closed after this long.
+    /// A keep-alive connection with no request in progress (and every answer written) is closed after this long.
     package var idleTimeout: TimeAmount = .seconds(30)
     /// A client that takes none of its answers for this long (the connection's send buffer stays full) is
     /// disconnected, so a reader that never reads cannot hold a connection forever.
@@ -44,7 +44,8 @@ package struct ConnectionLimits: Sendable {
         decoder.maxHeaderFieldSize = 2 * max(maximumRequestLineBytes, maximumHeaderBytes)
         decoder.maxHeaderListSize = 2 * (maximumRequestLineBytes + maximumHeaderBytes)
         decoder.maxHeaderFieldCount = 2 * maximumHeaderCount
-        let configuration = HTTP1Channel.Configuration(idleTimeout: idleTimeout, httpDecoderConfiguration: decoder)
+        // No idle timeout of Hummingbird's: it hears only of the requests it answers (RequestGuard's counts all).
+        let configuration = HTTP1Channel.Configuration(idleTimeout: nil, httpDecoderConfiguration: decoder)
         return HTTPServerBuilder { responder in
             GuardedHTTP1Channel(
                 http1: HTTP1Channel(responder: responder, configuration: configuration),
@@ -60,8 +61,8 @@ package struct ConnectionLimits: Sendable {
     }
 }
 
-/// Hummingbird's HTTP/1 channel with a `RequestGuard` in front of the request decoder, and a
-/// `FreshFrameHandler` (if any) in front of Hummingbird's responder.
+/// Hummingbird's HTTP/1 channel with a `RequestGuard` in front of the request decoder, and a `FreshFrameHandler`
+/// (if any) between the guard and the decoder.
 struct GuardedHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let http1: HTTP1Channel
@@ -73,13 +74,13 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             // Between the response encoder and the request decoder: raw bytes come in, response parts go out.
             let operations = channel.pipeline.syncOperations
             let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try operations.addHandler(RequestGuard(limits: limits), position: .before(decoder))
+            let requestGuard = RequestGuard(limits: limits)
+            try operations.addHandler(requestGuard, position: .before(decoder))
             if let freshFrames {
-                // After the state handler, so that its idle timeout and graceful shutdown count these answers too.
-                let state = try operations.handler(type: HTTPConnectionStateHandler.self)
+                // After the guard, whose limits and timeouts so hold for these requests too; before the decoder.
                 try operations.addHandler(
                     FreshFrameHandler(answers: freshFrames, logger: logger),
-                    position: .after(state)
+                    position: .after(requestGuard)
                 )
             }
             return value

@@ -4,16 +4,17 @@ import NIOHTTP1
 /// Reads the raw bytes of each request before NIO's decoder does and refuses requests that break
 /// `ConnectionLimits`: 414 for a long request line, 431 for large headers, 413 for a large body, and 408 when a
 /// request does not arrive whole within `requestTimeout` (slowloris). A connection whose answers stay unread for
-/// `sendStallTimeout` (its send buffer full) is closed. It follows Content-Length and chunked
-/// bodies, so it knows where the next pipelined request starts.
+/// `sendStallTimeout` (its send buffer full) is closed, and so is one with no request for `idleTimeout` after its
+/// last answer. It follows Content-Length and chunked bodies, so it knows where the next pipelined request starts.
 ///
 /// It sits between the response encoder and the request decoder, so it sees bytes coming in and response parts
-/// going out. It counts the requests it handed on and the responses that finished, so a refusal is written only
+/// going out. It counts the requests it handed on and the responses that finished (`FreshFrameHandler`, after it,
+/// writes its answers below the encoder and tells it with an `AnswerWritten` event), so a refusal is written only
 /// after the answers to earlier pipelined requests, never in the middle of one. After a refusal it reads no more
 /// requests: it closes its side for writing and discards what still arrives for a moment, so that the client
 /// reads the answer instead of a connection reset, then closes. Runs on the channel's event loop only.
 ///
-/// Its two timeouts are deadlines checked by one lazy timer each: starting or ending a request, or the channel
+/// Its three timeouts are deadlines checked by one lazy timer each: starting or ending a request, or the channel
 /// turning unwritable and writable again (once per large answer), only moves a deadline. A timer is scheduled
 /// when none is pending, and when it fires early (its deadline moved) it is scheduled again for the new one, so
 /// a busy connection schedules about one timer per timeout instead of one per request.
@@ -42,6 +43,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case refused
     }
 
+    /// Sent as an outbound user event by a handler after this one that wrote a whole answer itself, below the
+    /// response encoder: counted as a finished response.
+    struct AnswerWritten {}
+
     /// Why a request is refused, and what the client is told.
     struct Refusal: Equatable {
         let status: HTTPResponseStatus
@@ -64,6 +69,8 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let requestDeadline = LazyDeadline()
     /// When a connection whose answers stay unread is closed: set when the channel turns unwritable.
     private let stallDeadline = LazyDeadline()
+    /// When a connection with no request in progress and every answer written is closed.
+    private let idleDeadline = LazyDeadline()
     private var lingerTimer: Scheduled<Void>?
     private static let keptLineBytes = 64
     /// How long a refused connection still reads (and discards) before it closes.
@@ -143,7 +150,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch phase {
         case .requestLine(let bytes):
             if bytes == 0, byte == lineFeed || byte == carriageReturn { return nil }
-            if bytes == 0 { startRequestTimer(context) }
+            if bytes == 0 {
+                idleDeadline.clear()
+                startRequestTimer(context)
+            }
             if byte == lineFeed {
                 phase = .headers(bytes: 0, lines: 0)
                 line.removeAll(keepingCapacity: true)
@@ -243,6 +253,22 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         requestDeadline.clear()
     }
 
+    /// Starts the idle timeout when no request is being read and every one has its answer.
+    private func startIdleTimerIfIdle(_ context: ChannelHandlerContext) {
+        guard case .requestLine(bytes: 0) = phase, requestsHandedOn == responsesFinished else { return }
+        idleDeadline.start(in: limits.idleTimeout, on: context.eventLoop) { self.idleTimedOut(context) }
+    }
+
+    private func idleTimedOut(_ context: ChannelHandlerContext) {
+        guard case .requestLine(bytes: 0) = phase, requestsHandedOn == responsesFinished else { return }
+        // An answer still leaving (a large one to a slow client) is not idleness: wait another round.
+        guard context.channel.isWritable else {
+            startIdleTimerIfIdle(context)
+            return
+        }
+        context.close(promise: nil)
+    }
+
     /// Notes Content-Length and Transfer-Encoding, which say where the next request starts. Names are compared
     /// byte by byte, so the other header lines of every request cost no string.
     private func inspectHeaderLine() {
@@ -311,6 +337,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func cancelTimers() {
         requestDeadline.cancel()
         stallDeadline.cancel()
+        idleDeadline.cancel()
         lingerTimer?.cancel()
         lingerTimer = nil
     }
@@ -320,10 +347,22 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let part = unwrapOutboundIn(data)
         context.write(data, promise: promise)
-        if case .end = part {
-            responsesFinished += 1
-            sendRefusalIfDue(context)
+        if case .end = part { responseFinished(context) }
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard event is AnswerWritten else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
         }
+        responseFinished(context)
+        promise?.succeed()
+    }
+
+    private func responseFinished(_ context: ChannelHandlerContext) {
+        responsesFinished += 1
+        sendRefusalIfDue(context)
+        startIdleTimerIfIdle(context)
     }
 
     private func refuse(_ context: ChannelHandlerContext) {

@@ -302,21 +302,22 @@ package struct ShareResponder: HTTPResponder {
     }
 
     /// The answer to a request for the latest frame when it can be given at once, from the event loop: a `GET`
-    /// or `HEAD /screen.png` without a query, with a fresh frame in the store (no capture to wait for), from a
-    /// viewer the share lets in, while it lasts. Nil for every other request, which `respond(to:context:)`
-    /// answers. The answer is the one `respond(to:context:)` gives: its headers are made once per frame by the
-    /// same function. The viewer is noted as `respond(to:context:)` notes it, unless `notingViewer` is false (the
-    /// caller noted the same viewer a moment ago).
+    /// (or, with `isHead`, a `HEAD`) of `/screen.png` without a query, with a fresh frame in the store (no capture
+    /// to wait for), from a viewer the share lets in (`cookie`: the request's `Cookie` header), while it lasts.
+    /// Nil when `respond(to:context:)` must answer. The answer is the one `respond(to:context:)` gives: its
+    /// headers are made once per frame by the same function. The viewer is noted as `respond(to:context:)` notes
+    /// it, unless `notingViewer` is false (the caller noted the same viewer a moment ago).
     package func freshFrameAnswer(
-        to request: HTTPRequest,
+        isHead: Bool,
+        cookie: String?,
+        ifNoneMatch: String?,
+        userAgent: @autoclosure () -> String?,
         clientAddress: String,
         notingViewer: Bool = true
-    ) -> (status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer?)? {
-        guard request.method == .get || request.method == .head, request.path == "/screen.png", !state.hasEnded,
-            let frame = frames.freshFrame()
-        else { return nil }
-        if let lock, !lock.hasSession(cookieHeader: request.headerFields[.cookie]) { return nil }
-        if notingViewer { viewers?.saw(address: clientAddress, userAgent: request.headerFields[.userAgent]) }
+    ) -> FreshFrameAnswer? {
+        guard !state.hasEnded, let frame = frames.freshFrame() else { return nil }
+        if let lock, !lock.hasSession(cookieHeader: cookie) { return nil }
+        if notingViewer { viewers?.saw(address: clientAddress, userAgent: userAgent()) }
         let headers = frameHeaders.headers(for: frame) { frame in
             func fields(ifNoneMatch: String?) -> HTTPFields {
                 var (_, headers, _) = Self.validated(
@@ -332,10 +333,10 @@ package struct ShareResponder: HTTPResponder {
             }
             return (ok: fields(ifNoneMatch: nil), notModified: fields(ifNoneMatch: frame.etag))
         }
-        if let ifNoneMatch = request.headerFields[.ifNoneMatch], Self.matches(ifNoneMatch, etag: frame.etag) {
-            return (.notModified, headers.notModified, nil)
+        if let ifNoneMatch, Self.matches(ifNoneMatch, etag: frame.etag) {
+            return FreshFrameAnswer(status: .notModified, headers: headers.notModified, body: nil, frame: frame)
         }
-        return (.ok, headers.ok, request.method == .head ? nil : frame.png)
+        return FreshFrameAnswer(status: .ok, headers: headers.ok, body: isHead ? nil : frame.png, frame: frame)
     }
 
     /// RFC 9110 If-None-Match: a list of tags, or "*"; compared weakly, as GET and HEAD allow.
@@ -393,6 +394,14 @@ private final class CaptureProblemLog: Sendable {
         }
         if wasFailing { logger.notice("Capture works again") }
     }
+}
+
+/// What `ShareResponder.freshFrameAnswer` answers: status, headers and body, and the frame they are of.
+package struct FreshFrameAnswer {
+    package let status: HTTPResponse.Status
+    package let headers: HTTPFields
+    package let body: ByteBuffer?
+    package let frame: EncodedFrame
 }
 
 /// The headers of the answers for the latest frame, 200 and 304, made once per frame instead of once per request.

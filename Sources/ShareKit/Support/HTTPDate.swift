@@ -11,11 +11,16 @@ package enum HTTPDate {
 
     /// The IMF-fixdate of the current second, formatted once per second.
     package static func now() -> String {
+        current().text
+    }
+
+    /// The current second (since 1970) and its IMF-fixdate, formatted once per second.
+    package static func current() -> (second: Int, text: String) {
         let second = Int(time(nil))
-        if let text = latest.withLock({ $0.second == second ? $0.text : nil }) { return text }
+        if let text = latest.withLock({ $0.second == second ? $0.text : nil }) { return (second, text) }
         let text = string(secondsSince1970: Double(second))
         latest.withLock { $0 = (second, text) }
-        return text
+        return (second, text)
     }
 
     /// The IMF-fixdate for a number of seconds since 1970.

@@ -106,6 +106,16 @@ final class RawConnection: @unchecked Sendable {
         return String(decoding: received, as: UTF8.self)
     }
 
+    /// Reads on into `received` until `done` holds for it (or the connection ends or a read times out).
+    func read(into received: inout [UInt8], until done: ([UInt8]) -> Bool) {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while !done(received) {
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { break }
+            received.append(contentsOf: chunk[0..<count])
+        }
+    }
+
     /// True when the server has closed the connection: a read returns end of file (or a reset) at once.
     func isClosedByServer() -> Bool {
         var byte: UInt8 = 0
